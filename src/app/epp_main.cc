@@ -1,0 +1,159 @@
+// epp: wiring only. Flags → config → plugins → scheduler → discovery → gRPC servers; then wait
+// for SIGINT/SIGTERM and shut down in reverse order.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "common/strings.h"
+#include "app/builtin_plugins.h"
+#include "app/options.h"
+#include "app/tls.h"
+#include "common/host_port.h"
+#include "common/logging.h"
+#include "config/endpoint_picker_config.h"
+#include "datastore/datastore.h"
+#include "discovery/file_discovery.h"
+#include "extproc/server.h"
+#include "requestcontrol/director.h"
+#include "scheduling/scheduler.h"
+
+namespace epp::app {
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "epp: %s\n", std::string(s.message()).c_str());
+  return 2;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Options& o) {
+  if (!o.secure_serving) return grpc::InsecureServerCredentials();
+  absl::StatusOr<KeyCertPair> pair =
+      o.cert_path.empty() ? GenerateSelfSigned() : LoadKeyCertPair(o.cert_path);
+  if (!pair.ok()) return pair.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({pair->private_key_pem, pair->cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+void ApplyChannelArgs(grpc::ServerBuilder& b, const Options& o) {
+  // BUFFERED mode carries the whole body in one message.
+  b.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(o.max_request_body_bytes + (1 << 20), INT32_MAX)));
+  // A stale server on the port must make bind fail, not share the port silently.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Tolerate proxies that keep connections alive with frequent pings.
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+}
+
+int Run(int argc, char** argv) {
+  auto opts = ParseOptions(argc, argv);
+  if (!opts.ok()) {
+    if (absl::IsCancelled(opts.status())) {
+      std::printf("%s", std::string(opts.status().message()).c_str());
+      return 0;
+    }
+    return Fail(opts.status());
+  }
+  SetLogVerbosity(opts->verbosity);
+  if (opts->ha_enable_leader_election) {
+    return Fail(absl::UnimplementedError(
+        "--ha-enable-leader-election needs Kubernetes mode, which this build does not have yet"));
+  }
+
+  absl::StatusOr<config::EndpointPickerConfig> cfg;
+  if (!opts->config_file.empty()) {
+    cfg = config::LoadEndpointPickerConfigFile(opts->config_file);
+  } else if (!opts->config_text.empty()) {
+    cfg = config::ParseEndpointPickerConfig(opts->config_text);
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        "no configuration: pass --config-file or --config-text with an EndpointPickerConfig "
+        "whose dataLayer.discovery names a file-discovery plugin (Kubernetes InferencePool "
+        "mode is not in this build yet)"));
+  }
+  if (!cfg.ok()) return Fail(cfg.status());
+
+  PluginRegistry registry;
+  RegisterBuiltinPlugins(registry);
+  auto plugins = config::InstantiatePlugins(*cfg, registry);
+  if (!plugins.ok()) return Fail(plugins.status());
+  auto scheduler = scheduling::BuildScheduler(*cfg, **plugins, registry);
+  if (!scheduler.ok()) return Fail(scheduler.status());
+
+  if (!cfg->data_layer.discovery_ref) {
+    return Fail(absl::InvalidArgumentError(
+        "dataLayer.discovery is not set: without Kubernetes mode (not in this build yet) "
+        "endpoints come from a file-discovery plugin"));
+  }
+  auto* discovery = (*plugins)->FindAs<discovery::DiscoveryPlugin>(*cfg->data_layer.discovery_ref);
+  if (discovery == nullptr) {
+    return Fail(absl::InvalidArgumentError(StrCat(
+        "dataLayer.discovery: plugin \"", *cfg->data_layer.discovery_ref,
+        "\" is not a discovery plugin")));
+  }
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  datastore::Datastore datastore;
+  if (absl::Status s = discovery->Start(datastore); !s.ok()) return Fail(s);
+
+  requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter);
+  extproc::StreamOptions stream_options;
+  stream_options.max_request_body_bytes = opts->max_request_body_bytes;
+  extproc::ExternalProcessorService service(director, stream_options);
+  auto live = [&datastore] { return datastore.GetSnapshot()->pool_ready; };
+  extproc::HealthService health(live, [] { return true; }, /*leader_election=*/false);
+
+  auto creds = Credentials(*opts);
+  if (!creds.ok()) return Fail(creds.status());
+  int grpc_port = 0, health_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(JoinHostPort(opts->bind_address, opts->grpc_port), *creds, &grpc_port);
+  builder.RegisterService(&service);
+  if (opts->health_checking) builder.RegisterService(&health);
+  ApplyChannelArgs(builder, *opts);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) {
+    return Fail(absl::UnavailableError(
+        StrCat("cannot listen on ext_proc port ", opts->grpc_port)));
+  }
+  grpc::ServerBuilder health_builder;
+  health_builder.AddListeningPort(JoinHostPort(opts->bind_address, opts->grpc_health_port),
+                                  grpc::InsecureServerCredentials(), &health_port);
+  health_builder.RegisterService(&health);
+  health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::unique_ptr<grpc::Server> health_server = health_builder.BuildAndStart();
+  if (!health_server || health_port == 0) {
+    server->Shutdown();
+    return Fail(absl::UnavailableError(
+        StrCat("cannot listen on health port ", opts->grpc_health_port)));
+  }
+  EPP_LOG_INFO("epp serving ext_proc on port {} ({}), health on port {}", grpc_port,
+               opts->secure_serving ? "TLS" : "plaintext", health_port);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  EPP_LOG_INFO("epp: signal {} received, shutting down", sig);
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  server->Shutdown(deadline);
+  health_server->Shutdown(deadline);
+  server->Wait();
+  health_server->Wait();
+  discovery->Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace epp::app
+
+int main(int argc, char** argv) { return epp::app::Run(argc, argv); }

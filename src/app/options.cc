@@ -1,0 +1,94 @@
+#include "app/options.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "CLI/CLI.hpp"
+#include "common/strings.h"
+
+namespace epp::app {
+namespace {
+
+// Go's flag package accepts `-flag`, `--flag`, `-flag=value`; CLI11 wants long flags with two
+// dashes. Rewrite single-dash long flags (and `-v=N`) before parsing.
+std::vector<std::string> NormalizeArgs(int argc, const char* const* argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 2 && a[0] == '-' && a[1] != '-') {
+      if (a.starts_with("-v=")) {
+        out.push_back("-v");
+        out.push_back(a.substr(3));
+        continue;
+      }
+      bool short_verbosity = a[1] == 'v' && std::isdigit(static_cast<unsigned char>(a[2]));
+      if (!short_verbosity) a = "-" + a;
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+bool ValidDuration(const std::string& s) {
+  // Go durations as the reference takes them: a number and a unit (ns, us, ms, s, m, h).
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return false;
+  std::string unit = s.substr(i);
+  return unit == "ns" || unit == "us" || unit == "ms" || unit == "s" || unit == "m" || unit == "h";
+}
+
+}  // namespace
+
+absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
+  Options o;
+  if (const char* ns = std::getenv("NAMESPACE")) o.pool_namespace = ns;
+  CLI::App app{"epp: the endpoint picker (Envoy ext_proc) for LLM inference pools"};
+  app.set_help_flag("-h,--help", "Print this help");
+  app.add_option("--grpc-port", o.grpc_port, "ext_proc gRPC port")->check(CLI::Range(0, 65535));
+  app.add_option("--grpc-health-port", o.grpc_health_port, "gRPC health port")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-port", o.metrics_port, "Admin/metrics HTTP port")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--pool-name", o.pool_name, "InferencePool name");
+  app.add_option("--pool-namespace", o.pool_namespace,
+                 "InferencePool namespace (default: $NAMESPACE, then \"default\")");
+  app.add_option("--pool-group", o.pool_group, "InferencePool API group");
+  auto* file = app.add_option("--config-file", o.config_file, "EndpointPickerConfig YAML file");
+  auto* text = app.add_option("--config-text", o.config_text, "EndpointPickerConfig YAML text");
+  file->excludes(text);
+  app.add_flag("--secure-serving", o.secure_serving, "Serve ext_proc over TLS (default true)");
+  app.add_option("--cert-path", o.cert_path, "Directory with tls.crt and tls.key");
+  app.add_flag("--health-checking", o.health_checking,
+               "Also serve grpc.health.v1 on the ext_proc port");
+  app.add_flag("--ha-enable-leader-election", o.ha_enable_leader_election,
+               "Leader election (Kubernetes mode)");
+  app.add_flag("--disable-endpoint-subset-filter", o.disable_endpoint_subset_filter,
+               "Ignore the x-gateway-destination-endpoint-subset hint");
+  app.add_option("--refresh-metrics-interval", o.refresh_metrics_interval,
+                 "Model-server metrics scrape interval (Go duration)");
+  app.add_option("--max-request-body-bytes", o.max_request_body_bytes,
+                 "Largest request body accepted (413 beyond)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("-v", o.verbosity, "Log verbosity (2 default, 4 debug, 5 trace)");
+  app.add_option("--bind-address", o.bind_address, "Address the gRPC servers listen on");
+
+  std::vector<std::string> args = NormalizeArgs(argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    return absl::CancelledError(app.help());
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(StrCat(e.what(), "\nRun with --help for usage."));
+  }
+  if (!ValidDuration(o.refresh_metrics_interval)) {
+    return absl::InvalidArgumentError(StrCat(
+        "--refresh-metrics-interval: \"", o.refresh_metrics_interval, "\" is not a duration"));
+  }
+  if (o.pool_namespace.empty()) o.pool_namespace = "default";
+  return o;
+}
+
+}  // namespace epp::app

@@ -1,0 +1,40 @@
+// Command-line flags of `epp`, compatible with the GIE v1.5 / llm-d-router endpoint picker
+// (kebab-case, Go-style `-flag`, `--flag=value`, `-v=N` all accepted).
+#ifndef EPP_APP_OPTIONS_H_
+#define EPP_APP_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace epp::app {
+
+struct Options {
+  int grpc_port = 9002;
+  int grpc_health_port = 9003;
+  int metrics_port = 9090;
+  std::string pool_name;
+  std::string pool_namespace;
+  std::string pool_group = "inference.networking.k8s.io";
+  std::string config_file;
+  std::string config_text;
+  bool secure_serving = true;
+  std::string cert_path;
+  bool health_checking = false;
+  bool ha_enable_leader_election = false;
+  bool disable_endpoint_subset_filter = false;
+  std::string refresh_metrics_interval = "50ms";
+  uint64_t max_request_body_bytes = 64ull << 20;
+  int verbosity = 2;
+  std::string bind_address = "0.0.0.0";
+};
+
+// Parses argv. Returns InvalidArgument naming the flag for unknown flags and bad values; the
+// message includes usage. `--help` yields a Cancelled status whose message is the usage text.
+absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);
+
+}  // namespace epp::app
+
+#endif  // EPP_APP_OPTIONS_H_

@@ -1,0 +1,165 @@
+#include "extproc/server.h"
+
+#include <deque>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
+#include "extproc/protocol_keys.h"
+
+namespace epp::extproc {
+namespace {
+
+// One stream. Reactions may run concurrently (read and write completions, cancellation), so
+// the state is guarded by mu_; gRPC operations are started after releasing it, because gRPC may
+// run the next reaction inline on this thread.
+class StreamReactor final : public grpc::ServerBidiReactor<pb::ProcessingRequest, pb::ProcessingResponse> {
+ public:
+  StreamReactor(const requestcontrol::Director& director, const StreamOptions& options,
+                std::atomic<int64_t>& active)
+      : handler_(director, options), active_(active) {
+    active_.fetch_add(1);
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // Half-close or reset: nothing more to read; finish once the queue drains.
+      {
+        absl::MutexLock lock(&mu_);
+        read_closed_ = true;
+      }
+      MaybeFinish();
+      return;
+    }
+    std::vector<pb::ProcessingResponse> answers;
+    absl::Status s;
+    bool stop_reading = false;
+    {
+      absl::MutexLock lock(&mu_);
+      s = handler_.OnMessage(in_, answers);
+      if (!s.ok()) {
+        EPP_LOG_WARN("ext_proc stream: {}", s.ToString());
+        error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+        stop_reading = true;
+      }
+    }
+    Enqueue(std::move(answers));
+    if (stop_reading) {
+      MaybeFinish();
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const pb::ProcessingResponse* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        queue_.clear();  // the stream is broken; nothing else can be delivered
+        write_failed_ = true;
+      }
+      if (!queue_.empty()) next = &queue_.front();
+      writing_ = next != nullptr;
+    }
+    if (next != nullptr) {
+      StartWrite(next);
+    } else {
+      MaybeFinish();
+    }
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    MaybeFinish();
+  }
+
+  void OnDone() override {
+    active_.fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void Enqueue(std::vector<pb::ProcessingResponse> answers) {
+    if (answers.empty()) return;
+    const pb::ProcessingResponse* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_ || write_failed_) return;
+      // std::deque keeps references to existing elements valid across push_back.
+      for (auto& a : answers) queue_.push_back(std::move(a));
+      if (!writing_) {
+        writing_ = true;
+        first = &queue_.front();
+      }
+    }
+    if (first != nullptr) StartWrite(first);
+  }
+
+  void MaybeFinish() {
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || writing_) return;
+      bool over = read_closed_ || cancelled_ || write_failed_ || !error_.ok() || handler_.done();
+      if (!over) return;
+      finished_ = true;
+      status = error_;
+    }
+    Finish(status);
+  }
+
+  absl::Mutex mu_;
+  StreamHandler handler_ ABSL_GUARDED_BY(mu_);
+  pb::ProcessingRequest in_;  // owned by the single outstanding read
+  std::deque<pb::ProcessingResponse> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status error_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t>& active_;
+};
+
+}  // namespace
+
+ExternalProcessorService::ExternalProcessorService(const requestcontrol::Director& director,
+                                                   StreamOptions options)
+    : director_(director), options_(options) {}
+
+grpc::ServerBidiReactor<pb::ProcessingRequest, pb::ProcessingResponse>*
+ExternalProcessorService::Process(grpc::CallbackServerContext* context) {
+  return new StreamReactor(director_, options_, active_);
+}
+
+HealthService::HealthService(std::function<bool()> live, std::function<bool()> leader,
+                             bool leader_election)
+    : live_(std::move(live)), leader_(std::move(leader)), leader_election_(leader_election) {}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus HealthService::StatusFor(
+    const std::string& service) const {
+  using R = grpc::health::v1::HealthCheckResponse;
+  if (!leader_election_) return live_() ? R::SERVING : R::NOT_SERVING;
+  if (service == kLivenessServiceName) return R::SERVING;
+  if (service.empty() || service == kReadinessServiceName || service == kExtProcServiceName) {
+    return live_() && leader_() ? R::SERVING : R::NOT_SERVING;
+  }
+  return R::SERVICE_UNKNOWN;
+}
+
+grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,
+                                               const grpc::health::v1::HealthCheckRequest* request,
+                                               grpc::health::v1::HealthCheckResponse* response) {
+  response->set_status(StatusFor(request->service()));
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace epp::extproc

@@ -1,0 +1,93 @@
+// StreamHandler: the state machine of one ext_proc stream (one HTTP request), independent of
+// gRPC so it can be driven message by message in tests. The reactor feeds it each
+// ProcessingRequest and writes the responses it returns, in order.
+//
+// Request direction:
+//   FULL_DUPLEX_STREAMED: the headers answer is held until the body's end of stream (or the
+//     trailers); then one HeadersResponse (destination header, Content-Length, clear_route_cache,
+//     envoy.lb metadata) and the body echoed as streamed_response chunks of <= 62,000 bytes.
+//   BUFFERED: the headers are answered at once; the body answer carries the header mutation,
+//     metadata and clear_route_cache (and the new body when the model was rewritten).
+//   No body (end_of_stream on the headers, or body mode NONE): answered at once.
+// Response direction: headers answered at once; FULL_DUPLEX body chunks echoed as they come;
+// other modes answered with an empty CONTINUE; trailers answered empty.
+// Errors become one ImmediateResponse, after which the handler is done.
+//
+// Not thread-safe: the reactor serializes calls.
+#ifndef EPP_EXTPROC_STREAM_HANDLER_H_
+#define EPP_EXTPROC_STREAM_HANDLER_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "envoy/service/ext_proc/v3/external_processor.pb.h"
+#include "requestcontrol/director.h"
+
+namespace epp::extproc {
+
+namespace pb = ::envoy::service::ext_proc::v3;
+
+struct StreamOptions {
+  size_t max_request_body_bytes = 64ull << 20;
+};
+
+class StreamHandler {
+ public:
+  StreamHandler(const requestcontrol::Director& director, const StreamOptions& options);
+
+  // Processes one message and appends the answers to `out`. A non-OK status means the peer broke
+  // the protocol (e.g. a body before headers): the stream must end with that status.
+  absl::Status OnMessage(const pb::ProcessingRequest& msg, std::vector<pb::ProcessingResponse>& out);
+
+  // True once an ImmediateResponse has been sent: later messages are ignored and the stream
+  // should finish when its writes drain.
+  bool done() const { return done_; }
+
+  // The destination picked for this request ("" before the pick).
+  const std::string& destination() const { return destination_; }
+
+ private:
+  enum class Phase { kAwaitRequestHeaders, kRequestBody, kRequestDone };
+  using BodyMode = ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::BodySendMode;
+
+  absl::Status OnRequestHeaders(const pb::HttpHeaders& h, const pb::ProcessingRequest& msg,
+                                std::vector<pb::ProcessingResponse>& out);
+  void OnRequestBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
+  void OnRequestTrailers(std::vector<pb::ProcessingResponse>& out);
+  void OnResponseHeaders(const pb::HttpHeaders& h, std::vector<pb::ProcessingResponse>& out);
+  void OnResponseBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
+
+  // Runs the director on the complete body and emits the answers for the body mode.
+  void Decide(bool trailers_follow, std::vector<pb::ProcessingResponse>& out);
+  void DecideHeaderOnly(std::vector<pb::ProcessingResponse>& out);
+  void EmitError(const absl::Status& status, std::vector<pb::ProcessingResponse>& out);
+  void FillRouting(pb::CommonResponse& common, pb::ProcessingResponse& resp,
+                   std::optional<size_t> content_length) const;
+  requestcontrol::RequestInput Input() const;
+
+  const requestcontrol::Director& director_;
+  const StreamOptions options_;
+  Phase phase_ = Phase::kAwaitRequestHeaders;
+  BodyMode request_body_mode_;
+  BodyMode response_body_mode_;
+  bool done_ = false;
+
+  std::map<std::string, std::string> headers_;  // lower-case keys
+  std::string request_id_;
+  bool generated_request_id_ = false;
+  std::optional<std::vector<std::string>> subset_;
+  std::string body_;
+  std::string destination_;
+  std::optional<std::string> forwarded_body_;  // rewritten body, when the model changed
+};
+
+// Maps a status to the reference's ImmediateResponse (code, "inference error: <Code> - <Msg>").
+pb::ProcessingResponse ImmediateError(const absl::Status& status);
+
+}  // namespace epp::extproc
+
+#endif  // EPP_EXTPROC_STREAM_HANDLER_H_

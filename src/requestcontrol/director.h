@@ -1,0 +1,68 @@
+// Director: turns one parsed request into a routing decision. Steps: model rewrite (header) →
+// candidates (pool snapshot, narrowed by the subset hint) → scheduling → destination list and
+// the body to forward. Pure with respect to I/O: it reads the datastore snapshot and runs the
+// scheduler, nothing else, so it is safe to call from a gRPC reaction.
+#ifndef EPP_REQUESTCONTROL_DIRECTOR_H_
+#define EPP_REQUESTCONTROL_DIRECTOR_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "datastore/datastore.h"
+#include "request/openai_request.h"
+#include "scheduling/scheduler.h"
+
+namespace epp::requestcontrol {
+
+struct RequestInput {
+  std::string_view request_id;
+  std::string_view path;
+  const std::map<std::string, std::string>* headers = nullptr;  // lower-case keys
+  // The `x-gateway-destination-endpoint-subset` hint: absent = whole pool; present (even
+  // empty) = only these "ip:port" entries, matched by IP.
+  std::optional<std::vector<std::string>> subset;
+  std::string_view model_rewrite;  // from the rewrite header; empty = none
+};
+
+struct Decision {
+  std::string destination;  // "ip:port[,ip:port...]", primary first
+  std::shared_ptr<const datastore::Snapshot> snapshot;  // keeps `endpoints` alive
+  std::vector<const datastore::Endpoint*> endpoints;
+  std::string incoming_model;
+  std::string target_model;
+  std::optional<std::string> rewritten_body;  // set only when the body changed
+  bool stream = false;
+};
+
+class Director {
+ public:
+  // Borrows both; they must outlive the director.
+  Director(const datastore::Datastore& datastore, const scheduling::Scheduler& scheduler,
+           bool disable_subset_filter = false);
+
+  // Decides for a request with a body. `body` must have `capacity` readable bytes (padding lets
+  // the parser work in place). Errors: InvalidArgument (400) for a bad body, Unavailable (503)
+  // when no candidate endpoint exists, ResourceExhausted (429) when scheduling finds none.
+  absl::StatusOr<Decision> HandleRequest(const RequestInput& input, std::string_view body,
+                                         size_t capacity) const;
+
+  // Decides for a request without a body (e.g. GET /v1/models): a random candidate. Errors:
+  // Internal (500) when the pool is empty, Unavailable (503) when the subset hint matches none.
+  absl::StatusOr<Decision> HandleHeaderOnly(const RequestInput& input) const;
+
+ private:
+  absl::StatusOr<std::vector<const datastore::Endpoint*>> Candidates(
+      const datastore::Snapshot& snapshot, const RequestInput& input) const;
+
+  const datastore::Datastore& datastore_;
+  const scheduling::Scheduler& scheduler_;
+  const bool disable_subset_filter_;
+};
+
+}  // namespace epp::requestcontrol
+
+#endif  // EPP_REQUESTCONTROL_DIRECTOR_H_

@@ -1,0 +1,110 @@
+// The scheduling framework's plugin interfaces. A scheduling cycle runs, for each profile the
+// ProfileHandler picks: Filters in order → weighted Scorers (scores clamped to [0,1]) → one
+// Picker. Plugins are shared by all requests: thread-safe and non-blocking; per-request data
+// lives in CycleState.
+#ifndef EPP_SCHEDULING_FRAMEWORK_H_
+#define EPP_SCHEDULING_FRAMEWORK_H_
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/plugin.h"
+#include "datastore/endpoint.h"
+#include "request/openai_request.h"
+
+namespace epp::scheduling {
+
+using EndpointRef = const datastore::Endpoint*;
+
+// What the scheduler knows of one request. Borrowed views; valid for the cycle.
+struct Request {
+  std::string_view request_id;
+  std::string_view target_model;       // after any rewrite
+  std::string_view body;               // the (possibly rewritten) request body
+  const request::ParsedRequest* parsed = nullptr;  // null for header-only requests
+  const std::map<std::string, std::string>* headers = nullptr;
+};
+
+// Per-request scratch shared by the plugins of one cycle. Not thread-safe (one cycle runs on one
+// thread).
+class CycleState {
+ public:
+  struct Data {
+    virtual ~Data() = default;
+  };
+  void Write(std::string key, std::unique_ptr<Data> data) { data_[std::move(key)] = std::move(data); }
+  template <typename T>
+  T* Read(std::string_view key) const {
+    auto it = data_.find(key);
+    return it == data_.end() ? nullptr : dynamic_cast<T*>(it->second.get());
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<Data>, std::less<>> data_;
+};
+
+class Filter : public Plugin {
+ public:
+  using Plugin::Plugin;
+  // Returns the subset of `candidates` that passes, in their order.
+  virtual std::vector<EndpointRef> FilterEndpoints(CycleState& state, const Request& request,
+                                                   std::span<const EndpointRef> candidates) = 0;
+};
+
+class Scorer : public Plugin {
+ public:
+  using Plugin::Plugin;
+  // Writes one score per candidate into `scores` (same size); the profile clamps to [0,1].
+  virtual void Score(CycleState& state, const Request& request,
+                     std::span<const EndpointRef> candidates, std::span<double> scores) = 0;
+};
+
+struct ScoredEndpoint {
+  EndpointRef endpoint = nullptr;
+  double score = 0;
+};
+
+class Picker : public Plugin {
+ public:
+  using Plugin::Plugin;
+  // Returns the chosen endpoints, best first (primary, then fallbacks). `scored` is non-empty.
+  virtual std::vector<EndpointRef> Pick(CycleState& state,
+                                        std::vector<ScoredEndpoint> scored) = 0;
+};
+
+struct ProfileResult {
+  std::vector<EndpointRef> target_endpoints;  // ordered; non-empty on success
+};
+
+struct SchedulingResult {
+  std::map<std::string, ProfileResult> profile_results;
+  std::string primary_profile;
+  const ProfileResult& Primary() const { return profile_results.at(primary_profile); }
+};
+
+class SchedulerProfile;
+
+class ProfileHandler : public Plugin {
+ public:
+  using Plugin::Plugin;
+  // Profiles to run next given the results so far; empty ends the cycle. A failed profile has no
+  // entry in `results`, and its name is in `failed`.
+  virtual std::vector<const SchedulerProfile*> PickProfiles(
+      CycleState& state, const Request& request,
+      const std::map<std::string, std::unique_ptr<SchedulerProfile>>& profiles,
+      const std::map<std::string, ProfileResult>& results,
+      const std::vector<std::string>& failed) = 0;
+  // Chooses the primary profile; an error fails the request (no endpoint → 429).
+  virtual absl::StatusOr<SchedulingResult> ProcessResults(
+      CycleState& state, const Request& request,
+      std::map<std::string, ProfileResult> results) = 0;
+};
+
+}  // namespace epp::scheduling
+
+#endif  // EPP_SCHEDULING_FRAMEWORK_H_

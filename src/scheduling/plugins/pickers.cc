@@ -1,0 +1,66 @@
+#include "scheduling/plugins/pickers.h"
+
+#include <algorithm>
+#include <random>
+
+#include "common/status_macros.h"
+
+namespace epp::scheduling {
+namespace {
+
+std::mt19937_64& ThreadRng() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+absl::StatusOr<int> MaxEndpointsParam(const YAML::Node& params) {
+  ParamReader reader(params);
+  int64_t n = reader.Int("maxNumOfEndpoints", 1);
+  RETURN_IF_ERROR(reader.Finish());
+  if (n < 1 || n > 1024) {
+    return absl::InvalidArgumentError("parameter \"maxNumOfEndpoints\" must be in [1, 1024]");
+  }
+  return static_cast<int>(n);
+}
+
+std::vector<EndpointRef> Take(const std::vector<ScoredEndpoint>& scored, int n) {
+  std::vector<EndpointRef> out;
+  size_t count = std::min(scored.size(), static_cast<size_t>(n));
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i) out.push_back(scored[i].endpoint);
+  return out;
+}
+
+}  // namespace
+
+MaxScorePicker::MaxScorePicker(std::string name, int max_endpoints)
+    : Picker(std::move(name)), max_endpoints_(max_endpoints) {}
+
+std::vector<EndpointRef> MaxScorePicker::Pick(CycleState&, std::vector<ScoredEndpoint> scored) {
+  std::shuffle(scored.begin(), scored.end(), ThreadRng());
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const ScoredEndpoint& a, const ScoredEndpoint& b) { return a.score > b.score; });
+  return Take(scored, max_endpoints_);
+}
+
+absl::StatusOr<std::unique_ptr<Plugin>> MaxScorePicker::Create(const std::string& name,
+                                                               const YAML::Node& params) {
+  ASSIGN_OR_RETURN(int n, MaxEndpointsParam(params));
+  return std::make_unique<MaxScorePicker>(name, n);
+}
+
+RandomPicker::RandomPicker(std::string name, int max_endpoints)
+    : Picker(std::move(name)), max_endpoints_(max_endpoints) {}
+
+std::vector<EndpointRef> RandomPicker::Pick(CycleState&, std::vector<ScoredEndpoint> scored) {
+  std::shuffle(scored.begin(), scored.end(), ThreadRng());
+  return Take(scored, max_endpoints_);
+}
+
+absl::StatusOr<std::unique_ptr<Plugin>> RandomPicker::Create(const std::string& name,
+                                                             const YAML::Node& params) {
+  ASSIGN_OR_RETURN(int n, MaxEndpointsParam(params));
+  return std::make_unique<RandomPicker>(name, n);
+}
+
+}  // namespace epp::scheduling

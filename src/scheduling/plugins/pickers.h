@@ -1,0 +1,50 @@
+// Pickers with the reference names and parameters.
+//
+//   max-score-picker   parameters: maxNumOfEndpoints (int, default 1, >= 1)
+//     Shuffles the candidates, stable-sorts by score descending, returns the first
+//     maxNumOfEndpoints: the best endpoint first, ties broken at random, then fallbacks.
+//   random-picker      parameters: maxNumOfEndpoints (int, default 1, >= 1)
+//     Returns maxNumOfEndpoints candidates in uniformly random order, ignoring scores.
+//
+// Both are thread-safe: randomness comes from a per-thread generator.
+#ifndef EPP_SCHEDULING_PLUGINS_PICKERS_H_
+#define EPP_SCHEDULING_PLUGINS_PICKERS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "scheduling/framework.h"
+
+namespace epp::scheduling {
+
+inline constexpr std::string_view kMaxScorePickerType = "max-score-picker";
+inline constexpr std::string_view kRandomPickerType = "random-picker";
+
+class MaxScorePicker : public Picker {
+ public:
+  MaxScorePicker(std::string name, int max_endpoints);
+  std::string_view Type() const override { return kMaxScorePickerType; }
+  std::vector<EndpointRef> Pick(CycleState& state, std::vector<ScoredEndpoint> scored) override;
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        const YAML::Node& params);
+
+ private:
+  int max_endpoints_;
+};
+
+class RandomPicker : public Picker {
+ public:
+  RandomPicker(std::string name, int max_endpoints);
+  std::string_view Type() const override { return kRandomPickerType; }
+  std::vector<EndpointRef> Pick(CycleState& state, std::vector<ScoredEndpoint> scored) override;
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        const YAML::Node& params);
+
+ private:
+  int max_endpoints_;
+};
+
+}  // namespace epp::scheduling
+
+#endif  // EPP_SCHEDULING_PLUGINS_PICKERS_H_

@@ -1,0 +1,184 @@
+#include "scheduling/scheduler.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "common/status_macros.h"
+
+namespace epp::scheduling {
+
+SchedulerProfile::SchedulerProfile(std::string name, std::vector<Filter*> filters,
+                                   std::vector<WeightedScorer> scorers, Picker* picker)
+    : name_(std::move(name)),
+      filters_(std::move(filters)),
+      scorers_(std::move(scorers)),
+      picker_(picker) {}
+
+absl::StatusOr<ProfileResult> SchedulerProfile::Run(CycleState& state, const Request& request,
+                                                   std::span<const EndpointRef> candidates) const {
+  std::vector<EndpointRef> current(candidates.begin(), candidates.end());
+  for (Filter* f : filters_) {
+    current = f->FilterEndpoints(state, request, current);
+    if (current.empty()) {
+      return absl::ResourceExhaustedError(
+          StrCat("profile ", name_, ": filter ", f->Name(), " left no endpoints"));
+    }
+  }
+  std::vector<ScoredEndpoint> scored(current.size());
+  for (size_t i = 0; i < current.size(); ++i) scored[i].endpoint = current[i];
+  std::vector<double> scratch(current.size());
+  for (const auto& ws : scorers_) {
+    std::fill(scratch.begin(), scratch.end(), 0.0);
+    ws.scorer->Score(state, request, current, scratch);
+    for (size_t i = 0; i < current.size(); ++i) {
+      scored[i].score += ws.weight * std::clamp(scratch[i], 0.0, 1.0);
+    }
+  }
+  ProfileResult result;
+  result.target_endpoints = picker_->Pick(state, std::move(scored));
+  if (result.target_endpoints.empty()) {
+    return absl::ResourceExhaustedError(
+        StrCat("profile ", name_, ": picker ", picker_->Name(), " chose no endpoint"));
+  }
+  return result;
+}
+
+Scheduler::Scheduler(ProfileHandler* handler,
+                     std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles)
+    : handler_(handler), profiles_(std::move(profiles)) {}
+
+absl::StatusOr<SchedulingResult> Scheduler::Schedule(const Request& request,
+                                                     std::span<const EndpointRef> candidates) const {
+  CycleState state;
+  std::map<std::string, ProfileResult> results;
+  std::vector<std::string> failed;
+  absl::Status last_error = absl::OkStatus();
+  // Bounded: a handler that keeps asking for profiles cannot loop forever.
+  for (size_t round = 0; round <= profiles_.size(); ++round) {
+    auto next = handler_->PickProfiles(state, request, profiles_, results, failed);
+    if (next.empty()) break;
+    for (const SchedulerProfile* p : next) {
+      auto r = p->Run(state, request, candidates);
+      if (r.ok()) {
+        results[p->name()] = *std::move(r);
+      } else {
+        failed.push_back(p->name());
+        last_error = r.status();
+      }
+    }
+  }
+  if (results.empty()) {
+    if (!last_error.ok()) return last_error;
+    return absl::ResourceExhaustedError("no profile produced an endpoint");
+  }
+  return handler_->ProcessResults(state, request, std::move(results));
+}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(const config::EndpointPickerConfig& config,
+                                                          config::PluginSet& plugins,
+                                                          const PluginRegistry& registry) {
+  // Role lists in declaration order.
+  std::vector<ProfileHandler*> handlers;
+  std::vector<Picker*> pickers;
+  for (const auto& p : plugins.All()) {
+    if (auto* h = dynamic_cast<ProfileHandler*>(p.get())) handlers.push_back(h);
+    if (auto* k = dynamic_cast<Picker*>(p.get())) pickers.push_back(k);
+  }
+  if (handlers.size() > 1) {
+    return absl::InvalidArgumentError(StrCat(
+        "only one profile handler may be configured; found ", handlers[0]->Name(), " and ",
+        handlers[1]->Name()));
+  }
+
+  std::vector<config::ProfileSpec> specs = config.profiles;
+  if (specs.empty()) {
+    config::ProfileSpec def;
+    def.name = "default";
+    for (const auto& p : plugins.All()) {
+      if (dynamic_cast<Filter*>(p.get()) || dynamic_cast<Scorer*>(p.get()) ||
+          dynamic_cast<Picker*>(p.get())) {
+        def.plugins.push_back({p->Name(), std::nullopt});
+      }
+    }
+    specs.push_back(std::move(def));
+  }
+
+  auto create = [&](const std::string& type) -> absl::StatusOr<Plugin*> {
+    // A created default takes the type as its name unless a declared plugin already has it.
+    std::string name = type;
+    for (int i = 2; plugins.Find(name) != nullptr; ++i) name = StrCat(type, "-", i);
+    ASSIGN_OR_RETURN(auto plugin, registry.Create(type, name, YAML::Node()));
+    return plugins.Add(std::move(plugin));
+  };
+
+  std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles;
+  for (const auto& spec : specs) {
+    std::vector<Filter*> filters;
+    std::vector<WeightedScorer> scorers;
+    Picker* picker = nullptr;
+    for (const auto& ref : spec.plugins) {
+      Plugin* p = plugins.Find(ref.plugin_ref);
+      std::string where = StrCat("profile \"", spec.name, "\": plugin \"", ref.plugin_ref, "\"");
+      if (p == nullptr) return absl::InvalidArgumentError(StrCat(where, " is not declared"));
+      bool used = false;
+      if (auto* f = dynamic_cast<Filter*>(p)) {
+        filters.push_back(f);
+        used = true;
+      }
+      if (auto* s = dynamic_cast<Scorer*>(p)) {
+        double w = ref.weight.value_or(1.0);
+        if (w < 0) return absl::InvalidArgumentError(StrCat(where, ": weight must be >= 0"));
+        scorers.push_back({s, w});
+        used = true;
+      }
+      if (auto* k = dynamic_cast<Picker*>(p)) {
+        if (picker != nullptr) {
+          return absl::InvalidArgumentError(
+              StrCat(where, ": profile already has picker \"", picker->Name(), "\""));
+        }
+        picker = k;
+        used = true;
+      }
+      if (!used) {
+        return absl::InvalidArgumentError(StrCat(
+            where, " (", p->Type(), ") is not a filter, scorer or picker"));
+      }
+      if (ref.weight && dynamic_cast<Scorer*>(p) == nullptr) {
+        return absl::InvalidArgumentError(StrCat(where, ": weight is only valid for scorers"));
+      }
+    }
+    if (picker == nullptr) {
+      if (!pickers.empty()) {
+        picker = pickers.front();
+      } else {
+        ASSIGN_OR_RETURN(Plugin * created, create("max-score-picker"));
+        picker = dynamic_cast<Picker*>(created);
+        if (picker == nullptr) return absl::InternalError("max-score-picker is not a picker");
+        pickers.push_back(picker);
+      }
+    }
+    profiles[spec.name] = std::make_unique<SchedulerProfile>(spec.name, std::move(filters),
+                                                             std::move(scorers), picker);
+  }
+
+  ProfileHandler* handler = handlers.empty() ? nullptr : handlers.front();
+  if (handler == nullptr) {
+    if (profiles.size() > 1) {
+      return absl::InvalidArgumentError(
+          "more than one scheduling profile needs a profile handler plugin");
+    }
+    ASSIGN_OR_RETURN(Plugin * created, create("single-profile-handler"));
+    handler = dynamic_cast<ProfileHandler*>(created);
+    if (handler == nullptr) {
+      return absl::InternalError("single-profile-handler is not a profile handler");
+    }
+  }
+  if (handler->Type() == "single-profile-handler" && profiles.size() != 1) {
+    return absl::InvalidArgumentError(StrCat(
+        "plugin \"", handler->Name(), "\" (single-profile-handler) needs exactly one profile; ",
+        profiles.size(), " are configured"));
+  }
+  return std::make_unique<Scheduler>(handler, std::move(profiles));
+}
+
+}  // namespace epp::scheduling

@@ -1,0 +1,70 @@
+"""Self-checks of the harness that need no epp: every Envoy bootstrap variant passes
+`envoy --mode validate`, the mock backend parses chunked bodies, and Envoy with no epp
+listening behaves as the failure-mode tests expect."""
+
+import hashlib
+import http.client
+import itertools
+import json
+import os
+
+import pytest
+
+import harness
+from harness import DEST_HEADER, completion_body, make_stack, request
+
+
+@pytest.mark.parametrize("body_mode,tls,allow,hint,route_by", [
+    (bm, tls, allow, hint, rb)
+    for bm, tls, allow, hint, rb in itertools.product(
+        harness.BODY_MODES, [False, True], [False, True], [None, [], ["127.0.0.2:1", "127.0.0.3:2"]],
+        ["header", "metadata"])
+])
+def test_bootstrap_validates(tmp_path, body_mode, tls, allow, hint, route_by):
+    b = harness.render_envoy_bootstrap(body_mode, tls, 9002, allow, hint, 9901, 10000, route_by)
+    harness.validate_bootstrap(harness.write_bootstrap(str(tmp_path / "envoy.yaml"), b))
+
+
+@pytest.fixture(scope="module")
+def no_epp_stack(request, tmp_path_factory):
+    st = make_stack(request, tmp_path_factory, "no-epp", tls=False, start_epp=False)
+
+    class DeadEpp:  # a port nobody listens on
+        grpc_port = harness.free_port()
+    st.epp = DeadEpp()
+    return st
+
+
+def test_backend_reads_chunked_and_content_length(no_epp_stack):
+    b = no_epp_stack.backends[0]
+    body = json.dumps({"model": "m", "prompt": "z" * 300000}).encode()
+    want = hashlib.sha256(body).hexdigest()
+    c = http.client.HTTPConnection(b.host, b.port, timeout=10)
+    try:
+        c.request("POST", "/v1/completions", body=body, headers={DEST_HEADER: b.addr})
+        r = c.getresponse()
+        d = json.loads(r.read())
+        assert r.status == 200 and d["body_sha256"] == want and d["destination_header"] == b.addr
+        c.request("POST", "/v1/completions", body=(body[i:i + 7777] for i in range(0, len(body), 7777)),
+                  encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+        r = c.getresponse()
+        d = json.loads(r.read())
+        assert r.status == 200 and d["body_sha256"] == want and d["transfer_encoding"] == "chunked"
+        assert d["model"] == "m" and d["served_by_port"] == b.port
+    finally:
+        c.close()
+
+
+def test_envoy_without_epp(no_epp_stack):
+    st = no_epp_stack
+    b = st.backends[1]
+    # BUFFERED + failure_mode_allow: forwarded to the client-named backend.
+    env = st.envoy("buffered", failure_mode_allow=True)
+    code, hdrs, data = request(env.port, "POST", "/v1/completions", completion_body(), headers={DEST_HEADER: b.addr})
+    assert code == 200 and json.loads(data)["served_by_port"] == b.port
+    # Fail-closed: 500 from ext_proc.
+    for bm in harness.BODY_MODES:
+        env = st.envoy(bm, failure_mode_allow=False)
+        code, hdrs, data = request(env.port, "POST", "/v1/completions", completion_body(),
+                                   headers={DEST_HEADER: b.addr})
+        assert code == 500, (bm, code, data)
