@@ -13,7 +13,8 @@ apt_packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libboost-dev libboost-system-dev libsimdjson-dev libyaml-cpp-dev libxxhash-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
-  libbenchmark-dev openssl python3-venv curl
+  libbenchmark-dev openssl python3-venv curl wrk nginx-light
+  libclang-rt-14-dev
 )
 
 missing=()

@@ -37,9 +37,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Optio
   return grpc::SslServerCredentials(ssl);
 }
 
-void ApplyChannelArgs(grpc::ServerBuilder& b, const Options& o) {
-  // BUFFERED mode carries the whole body in one message.
-  b.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(o.max_request_body_bytes + (1 << 20), INT32_MAX)));
+void ApplyChannelArgs(grpc::ServerBuilder& b) {
+  // BUFFERED mode carries the whole body in one message. No gRPC cap: the stream handler
+  // enforces --max-request-body-bytes and answers 413, where a gRPC cap would fail the stream
+  // (a 500 from Envoy). The peer is the proxy, whose own buffer limit bounds the message.
+  b.SetMaxReceiveMessageSize(-1);
   // A stale server on the port must make bind fail, not share the port silently.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Tolerate proxies that keep connections alive with frequent pings.
@@ -121,7 +123,7 @@ int Run(int argc, char** argv) {
   builder.AddListeningPort(JoinHostPort(opts->bind_address, opts->grpc_port), *creds, &grpc_port);
   builder.RegisterService(&service);
   if (opts->health_checking) builder.RegisterService(&health);
-  ApplyChannelArgs(builder, *opts);
+  ApplyChannelArgs(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     return Fail(absl::UnavailableError(

@@ -67,10 +67,11 @@ TEST(PluginRegistryTest, UnknownTypeNamesPluginAndType) {
 
 TEST(PluginRegistryTest, FactoryErrorIsPrefixedWithNameAndType) {
   PluginRegistry registry;
-  registry.Register("failing", [](const std::string&, const YAML::Node&)
-                                   -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return absl::FailedPreconditionError("boom");
-  });
+  registry.Register(
+      "failing",
+      [](const std::string&, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return absl::FailedPreconditionError("boom");
+      });
   auto plugin = registry.Create("failing", "p1", YAML::Node());
   ASSERT_FALSE(plugin.ok());
   // The factory's code is kept; the message is prefixed.
@@ -80,10 +81,10 @@ TEST(PluginRegistryTest, FactoryErrorIsPrefixedWithNameAndType) {
 
 TEST(PluginRegistryTest, RegisterReplacesFactory) {
   PluginRegistry registry;
-  registry.Register("fake", [](const std::string&, const YAML::Node&)
-                                -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return absl::InternalError("old");
-  });
+  registry.Register(
+      "fake", [](const std::string&, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return absl::InternalError("old");
+      });
   registry.Register("fake", CreateFake);
   EXPECT_TRUE(registry.Create("fake", "f", YAML::Node()).ok());
   EXPECT_EQ(registry.Types().size(), 1u);

@@ -247,13 +247,14 @@ class TinyPlugin : public Plugin {
 
 PluginRegistry TinyRegistry() {
   PluginRegistry registry;
-  registry.Register("tiny", [](const std::string& name, const YAML::Node& params)
-                                -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    ParamReader reader(params);
-    std::string tag = reader.String("tag", "none");
-    if (absl::Status s = reader.Finish(); !s.ok()) return s;
-    return std::make_unique<TinyPlugin>(name, tag);
-  });
+  registry.Register("tiny",
+                    [](const std::string& name,
+                       const YAML::Node& params) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+                      ParamReader reader(params);
+                      std::string tag = reader.String("tag", "none");
+                      if (absl::Status s = reader.Finish(); !s.ok()) return s;
+                      return std::make_unique<TinyPlugin>(name, tag);
+                    });
   return registry;
 }
 

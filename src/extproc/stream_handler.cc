@@ -132,7 +132,7 @@ absl::Status StreamHandler::OnMessage(const pb::ProcessingRequest& msg,
       OnRequestBody(msg.request_body(), out);
       return absl::OkStatus();
     case pb::ProcessingRequest::kRequestTrailers:
-      if (phase_ != Phase::kRequestBody) {
+      if (phase_ == Phase::kAwaitRequestHeaders) {
         return absl::InvalidArgumentError("request_trailers received before request_headers");
       }
       OnRequestTrailers(out);
@@ -231,13 +231,19 @@ void StreamHandler::OnRequestBody(const pb::HttpBody& b, std::vector<pb::Process
     return;
   }
   body_.append(b.body());
-  if (b.end_of_stream()) Decide(/*trailers_follow=*/false, out);
+  // In the buffered modes Envoy sends the body in one message, with end_of_stream false when
+  // trailers follow (or, in BUFFERED_PARTIAL, when its buffer filled): that message is all the
+  // body the picker will see, so decide on it.
+  bool buffered = request_body_mode_ == ProcessingMode::BUFFERED ||
+                  request_body_mode_ == ProcessingMode::BUFFERED_PARTIAL;
+  if (b.end_of_stream() || buffered) Decide(/*trailers_follow=*/!b.end_of_stream(), out);
 }
 
 void StreamHandler::OnRequestTrailers(std::vector<pb::ProcessingResponse>& out) {
-  // Trailers end the body: the last echoed chunk must not carry end_of_stream, and the trailers
-  // get their own answer after it.
-  Decide(/*trailers_follow=*/true, out);
+  // In FULL_DUPLEX_STREAMED trailers end the body: the last echoed chunk must not carry
+  // end_of_stream, and the trailers get their own answer after it. In the buffered modes the
+  // body was answered already and the trailers only need their answer.
+  if (phase_ == Phase::kRequestBody) Decide(/*trailers_follow=*/true, out);
   if (!done_) out.emplace_back().mutable_request_trailers();
 }
 

@@ -107,29 +107,34 @@ PluginRegistry TestRegistry() {
   r.Register(std::string(kMaxScorePickerType), MaxScorePicker::Create);
   r.Register(std::string(kRandomPickerType), RandomPicker::Create);
   r.Register(std::string(kSingleProfileHandlerType), SingleProfileHandler::Create);
-  r.Register("fake-filter", [](const std::string& name, const YAML::Node& params)
-                                -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    ParamReader reader(params);
-    std::string drop = reader.String("drop", "");
-    if (absl::Status s = reader.Finish(); !s.ok()) return s;
-    return std::make_unique<FakeFilter>(name, drop);
-  });
-  r.Register("fake-scorer", [](const std::string& name, const YAML::Node&)
-                                -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return std::make_unique<FakeScorer>(name);
-  });
-  r.Register("fake-picker", [](const std::string& name, const YAML::Node&)
-                                -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return std::make_unique<FakePicker>(name);
-  });
-  r.Register("fake-handler", [](const std::string& name, const YAML::Node&)
-                                 -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return std::make_unique<FakeHandler>(name);
-  });
-  r.Register("fake-other", [](const std::string& name, const YAML::Node&)
-                               -> absl::StatusOr<std::unique_ptr<Plugin>> {
-    return std::make_unique<OtherPlugin>(name);
-  });
+  r.Register("fake-filter",
+             [](const std::string& name,
+                const YAML::Node& params) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+               ParamReader reader(params);
+               std::string drop = reader.String("drop", "");
+               if (absl::Status s = reader.Finish(); !s.ok()) return s;
+               return std::make_unique<FakeFilter>(name, drop);
+             });
+  r.Register(
+      "fake-scorer",
+      [](const std::string& name, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return std::make_unique<FakeScorer>(name);
+      });
+  r.Register(
+      "fake-picker",
+      [](const std::string& name, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return std::make_unique<FakePicker>(name);
+      });
+  r.Register(
+      "fake-handler",
+      [](const std::string& name, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return std::make_unique<FakeHandler>(name);
+      });
+  r.Register(
+      "fake-other",
+      [](const std::string& name, const YAML::Node&) -> absl::StatusOr<std::unique_ptr<Plugin>> {
+        return std::make_unique<OtherPlugin>(name);
+      });
   return r;
 }
 
@@ -200,9 +205,7 @@ TEST_F(SchedulerProfileTest, PickerChoosingNothingIsResourceExhausted) {
    public:
     using Picker::Picker;
     std::string_view Type() const override { return "empty"; }
-    std::vector<EndpointRef> Pick(CycleState&, std::vector<ScoredEndpoint>) override {
-      return {};
-    }
+    std::vector<EndpointRef> Pick(CycleState&, std::vector<ScoredEndpoint>) override { return {}; }
   } picker("nothing-picker");
   SchedulerProfile profile("p", {}, {}, &picker);
   auto r = profile.Run(state_, request_, candidates_);
@@ -428,7 +431,8 @@ TEST_F(BuildSchedulerTest, Rejected) {
     const char* yaml;
     std::vector<std::string> want;
   } cases[] = {
-      {"weight on a filter", R"(
+      {"weight on a filter",
+       R"(
 plugins:
 - {name: f, type: fake-filter}
 schedulingProfiles:
@@ -436,7 +440,8 @@ schedulingProfiles:
   plugins: [{pluginRef: f, weight: 2}]
 )",
        {"\"p\"", "\"f\"", "weight"}},
-      {"weight on a picker", R"(
+      {"weight on a picker",
+       R"(
 plugins:
 - {name: k, type: fake-picker}
 schedulingProfiles:
@@ -444,7 +449,8 @@ schedulingProfiles:
   plugins: [{pluginRef: k, weight: 1}]
 )",
        {"\"k\"", "weight"}},
-      {"negative weight", R"(
+      {"negative weight",
+       R"(
 plugins:
 - {name: s, type: fake-scorer}
 schedulingProfiles:
@@ -452,7 +458,8 @@ schedulingProfiles:
   plugins: [{pluginRef: s, weight: -1}]
 )",
        {"\"s\"", "weight"}},
-      {"non-scheduling plugin", R"(
+      {"non-scheduling plugin",
+       R"(
 plugins:
 - {name: o, type: fake-other}
 schedulingProfiles:
@@ -460,7 +467,8 @@ schedulingProfiles:
   plugins: [{pluginRef: o}]
 )",
        {"\"p\"", "\"o\"", "fake-other", "not a filter, scorer or picker"}},
-      {"handler in a profile", R"(
+      {"handler in a profile",
+       R"(
 plugins:
 - {name: h, type: single-profile-handler}
 schedulingProfiles:
@@ -468,7 +476,8 @@ schedulingProfiles:
   plugins: [{pluginRef: h}]
 )",
        {"\"h\"", "not a filter, scorer or picker"}},
-      {"two pickers in a profile", R"(
+      {"two pickers in a profile",
+       R"(
 plugins:
 - {name: k1, type: fake-picker}
 - {name: k2, type: random-picker}

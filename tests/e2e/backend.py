@@ -13,7 +13,10 @@ Run: python backend.py --port N [--host 127.0.0.1]
   with response header x-served-by-port.
 * POST whose JSON body has "stream": true: text/event-stream, chunked; `chunks` events
   (default 5, header x-backend-chunks) `interval` ms apart (default 50, header
-  x-backend-interval-ms), each `data: {...}\\n\\n` carrying served_by_port, then `data: [DONE]\\n\\n`.
+  x-backend-interval-ms), each `data: {...}\\n\\n` carrying served_by_port, then `data: [DONE]\\n\\n`;
+  with header x-backend-trailers: 1 the chunked response ends with trailer x-backend-trailer: done.
+* POST with header x-backend-echo: 1: the request body comes back as the response body
+  (Content-Length), with headers x-served-by-port, x-destination-header, x-body-sha256.
 * GET /v1/models: OpenAI models list. GET /health: 200 "ok".
 
 With --port 0 the kernel picks the port. Once listening, the server prints
@@ -175,6 +178,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "gateway_headers": {k.lower(): v for k, v in self.headers.items()
                                 if k.lower().startswith("x-gateway-") and k.lower() != DEST_HEADER},
         }
+        if self.headers.get("x-backend-echo") == "1":
+            # Echo the request body as the response body (large-response tests).
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-served-by-port", str(self._port()))
+            self.send_header("x-destination-header", info["destination_header"] or "")
+            self.send_header("x-body-sha256", info["body_sha256"])
+            self.end_headers()
+            view = memoryview(body)
+            for i in range(0, len(body), 1 << 18):
+                self.wfile.write(view[i:i + (1 << 18)])
+            self.wfile.flush()
+            return
         if not stream:
             self._send_json(200, info)
             return
@@ -195,7 +212,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._write_chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
         time.sleep(interval)
         self._write_chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
+        if self.headers.get("x-backend-trailers") == "1":
+            self.wfile.write(b"0\r\nx-backend-trailer: done\r\n\r\n")
+        else:
+            self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
 

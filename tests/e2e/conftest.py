@@ -34,4 +34,4 @@ def pytest_runtest_makereport(item, call):
         if isinstance(st, harness.Stack) and st not in stacks:
             stacks.append(st)
     for st in stacks:
-        rep.sections.append(("e2e logs (%s)" % st.workdir, st.tails(lines=40)))
+        rep.sections.append(("e2e logs (%s)" % st.workdir, st.tails(lines=30)))

@@ -171,7 +171,10 @@ class Proc:
                 data = f.read().decode("utf-8", "replace")
         except OSError as e:
             return "[%s: no log: %s]" % (self.name, e)
-        text = "\n".join(data.splitlines()[-lines:])
+        # Envoy's start-up banner (extension lists, header map sizes) is noise in a tail.
+        kept = [ln if len(ln) <= 600 else ln[:600] + " [...]" for ln in data.splitlines()
+                if "][info][main] [source/server/server.cc:" not in ln]
+        text = "\n".join(kept[-lines:])
         return "----- %s (pid %d, %s) last %d lines of %s -----\n%s" % (
             self.name, self.pid, "running" if self.alive() else "exit %s" % self.returncode(),
             lines, self.log_path, text)
@@ -221,8 +224,12 @@ dataLayer:
 
 
 def write_endpoints_file(path, backends):
-    lines = ["endpoints:"]
-    for b in backends:
+    """Writes the file-discovery endpoints file atomically (rename), as a watcher expects."""
+    if not backends:
+        lines = ["endpoints: []"]
+    else:
+        lines = ["endpoints:"]
+    for b in backends or ():
         lines.append('- {name: b%d, namespace: default, address: %s, port: "%d"}'
                      % (b.index, b.host, b.port))
     tmp = path + ".tmp"
@@ -252,9 +259,27 @@ class Epp:
                 "--secure-serving=%s" % ("true" if tls else "false"),
                 "--config-file", self.config_path,
                 "-v", "3"] + list(extra_args)
+        self.name = name
+        self.argv = argv
         self.proc = Proc(name, argv, os.path.join(workdir, "%s.log" % name))
+        self._wait_up()
+
+    def _wait_up(self):
         wait_until(lambda: tcp_connectable("127.0.0.1", self.grpc_port),
-                   "%s gRPC port %d to accept connections" % (name, self.grpc_port), procs=[self.proc])
+                   "%s gRPC port %d to accept connections" % (self.name, self.grpc_port),
+                   procs=[self.proc])
+
+    def restart(self):
+        """Starts epp again with the same ports and files (after stop() or kill()).
+        Returns the new Proc (logging to <name>-restart<N>.log)."""
+        if self.proc.alive():
+            self.proc.stop()
+        n = getattr(self, "_restarts", 0) + 1
+        self._restarts = n
+        self.proc = Proc(self.name, self.argv,
+                         os.path.join(self.workdir, "%s-restart%d.log" % (self.name, n)))
+        self._wait_up()
+        return self.proc
 
     def stop(self):
         self.proc.stop()
@@ -351,6 +376,8 @@ def render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow=False, s
         "stat_prefix": "igw",
         "codec_type": "AUTO",
         "stream_idle_timeout": "300s",
+        # Parse HTTP/1 request trailers (chunked) so ext_proc sees request_trailers.
+        "http_protocol_options": {"enable_trailers": True},
         "access_log": [{
             "name": "envoy.access_loggers.stdout",
             "typed_config": {
@@ -403,6 +430,13 @@ def render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow=False, s
         "cleanup_interval": "60s",
         "original_dst_lb_config": odst,
         "circuit_breakers": {"thresholds": [high]},
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                # Parse HTTP/1 response trailers from the backends (ext_proc response_trailers).
+                "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}},
+            },
+        },
     }
     if body_mode == "buffered":
         orig_dst["per_connection_buffer_limit_bytes"] = buffer_limit_bytes
@@ -516,7 +550,7 @@ class Envoy:
 # ---------------------------------------------------------------------------------------------
 
 class Stack:
-    def __init__(self, workdir, tls, n_backends=3, start_epp=True):
+    def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=()):
         self.workdir = workdir
         self.tls = tls
         self.backends = []
@@ -529,7 +563,7 @@ class Stack:
                 self.backends.append(b)
                 self._all.append(b.proc)
             if start_epp:
-                self.epp = Epp(workdir, self.backends, tls)
+                self.epp = Epp(workdir, self.backends, tls, extra_args=epp_args)
                 self._all.append(self.epp.proc)
         except BaseException:
             self.close()
@@ -574,14 +608,18 @@ class Stack:
         return time.monotonic() - t0
 
     def procs(self):
-        return list(self._all)
+        procs = list(self._all)
+        if self.epp is not None and getattr(self.epp, "proc", None) not in procs and \
+                getattr(self.epp, "proc", None) is not None:
+            procs.insert(len(self.backends), self.epp.proc)
+        return procs
 
     def tails(self, lines=60):
-        return "\n".join(p.tail(lines) for p in self._all)
+        return "\n".join(p.tail(lines) for p in self.procs())
 
     def close(self):
         # Envoys first (they hold streams to epp), then epp, then backends.
-        for p in reversed(self._all):
+        for p in reversed(self.procs()):
             try:
                 p.stop()
             except Exception as e:  # noqa: BLE001
@@ -598,12 +636,12 @@ def require_epp():
         pytest.skip(msg)
 
 
-def make_stack(request, tmp_path_factory, name, tls, start_epp=True):
+def make_stack(request, tmp_path_factory, name, tls, start_epp=True, epp_args=()):
     """For module-scoped fixtures: a Stack in a fresh tmp dir, closed at the end of the scope."""
     if start_epp:
         require_epp()
     workdir = str(tmp_path_factory.mktemp(name))
-    st = Stack(workdir, tls=tls, start_epp=start_epp)
+    st = Stack(workdir, tls=tls, start_epp=start_epp, epp_args=epp_args)
     request.addfinalizer(st.close)
     return st
 

@@ -55,8 +55,7 @@ def test_endpoints_file_edits_are_followed(stack):
 
 def test_empty_pool_is_refused(stack):
     env = stack.envoy("full_duplex")
-    with open(stack.epp.endpoints_path, "w") as f:
-        f.write("endpoints: []\n")
+    harness.write_endpoints_file(stack.epp.endpoints_path, [])
     results = []
 
     def refused():

@@ -84,3 +84,18 @@ def test_fail_closed_is_5xx(dead_epp, body_mode):
     assert "x-served-by-port" not in hdrs, "fail-closed Envoy forwarded to the client-named backend"
     st, hdrs, data = request(env.port, "GET", "/v1/models", headers={DEST_HEADER: b0.addr})
     assert st in (500, 502, 503, 504), (st, data[:300])
+
+
+def test_envoy_recovers_after_epp_restart(dead_epp):
+    """epp comes back on the same port: a fail-closed Envoy routes through it again."""
+    stack = dead_epp
+    stack.epp.restart()
+    for body_mode in harness.BODY_MODES:
+        env = stack.envoy(body_mode, failure_mode_allow=False)
+        stack.wait_serving(env)
+        for i in range(5):
+            body = completion_body(prompt="after restart %d" % i)
+            st, hdrs, data = request(env.port, "POST", "/v1/completions", body)
+            assert st == 200, (body_mode, st, data[:300])
+            d = json.loads(data)
+            assert d["destination_header"] == "%s:%d" % (d["served_by_host"], d["served_by_port"])

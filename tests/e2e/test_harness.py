@@ -14,15 +14,22 @@ import harness
 from harness import DEST_HEADER, completion_body, make_stack, request
 
 
+@pytest.fixture(scope="module")
+def bootstrap_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("bootstraps"))
+
+
 @pytest.mark.parametrize("body_mode,tls,allow,hint,route_by", [
     (bm, tls, allow, hint, rb)
     for bm, tls, allow, hint, rb in itertools.product(
         harness.BODY_MODES, [False, True], [False, True], [None, [], ["127.0.0.2:1", "127.0.0.3:2"]],
         ["header", "metadata"])
 ])
-def test_bootstrap_validates(tmp_path, body_mode, tls, allow, hint, route_by):
+def test_bootstrap_validates(bootstrap_dir, body_mode, tls, allow, hint, route_by):
     b = harness.render_envoy_bootstrap(body_mode, tls, 9002, allow, hint, 9901, 10000, route_by)
-    harness.validate_bootstrap(harness.write_bootstrap(str(tmp_path / "envoy.yaml"), b))
+    name = "%s-%s-%s-%s-%s.yaml" % (body_mode, "tls" if tls else "plain", "open" if allow else "closed",
+                                     "nohint" if hint is None else "hint%d" % len(hint), route_by)
+    harness.validate_bootstrap(harness.write_bootstrap(os.path.join(bootstrap_dir, name), b))
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ using ::testing::HasSubstr;
 class SingleProfileHandlerTest : public ::testing::Test {
  protected:
   SingleProfileHandlerTest() : picker_("picker", 1), handler_("handler") {
-    profiles_["only"] = std::make_unique<SchedulerProfile>(
-        "only", std::vector<Filter*>{}, std::vector<WeightedScorer>{}, &picker_);
+    profiles_["only"] = std::make_unique<SchedulerProfile>("only", std::vector<Filter*>{},
+                                                           std::vector<WeightedScorer>{}, &picker_);
   }
 
   MaxScorePicker picker_;

@@ -1,0 +1,643 @@
+#include "extproc/stream_handler.h"
+
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "scheduling/plugins/pickers.h"
+#include "scheduling/plugins/single_profile_handler.h"
+
+namespace epp::extproc {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+using ::testing::UnorderedElementsAreArray;
+
+using ProcessingMode = ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+namespace core = ::envoy::config::core::v3;
+
+constexpr char kChatBody[] =
+    R"({"model":"llama","messages":[{"role":"user","content":"hello"}],"stream":false})";
+const std::set<std::string> kPool = {"10.0.0.1:8000", "10.0.0.2:8000", "[fd00::3]:9000"};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// What Envoy sends: values in raw_value; protocol_config only when `mode` is given.
+pb::ProcessingRequest RequestHeaders(
+    const Headers& extra, bool end_of_stream = false,
+    std::optional<ProcessingMode::BodySendMode> mode = ProcessingMode::FULL_DUPLEX_STREAMED,
+    const std::string& path = "/v1/chat/completions") {
+  pb::ProcessingRequest msg;
+  auto* h = msg.mutable_request_headers();
+  h->set_end_of_stream(end_of_stream);
+  Headers all = {{":method", "POST"},
+                 {":path", path},
+                 {":authority", "gateway"},
+                 {"content-type", "application/json"}};
+  all.insert(all.end(), extra.begin(), extra.end());
+  for (const auto& [k, v] : all) {
+    auto* hv = h->mutable_headers()->add_headers();
+    hv->set_key(k);
+    hv->set_raw_value(v);
+  }
+  if (mode) {
+    msg.mutable_protocol_config()->set_request_body_mode(*mode);
+    msg.mutable_protocol_config()->set_response_body_mode(*mode);
+  }
+  return msg;
+}
+
+pb::ProcessingRequest RequestBody(const std::string& chunk, bool end_of_stream) {
+  pb::ProcessingRequest msg;
+  msg.mutable_request_body()->set_body(chunk);
+  msg.mutable_request_body()->set_end_of_stream(end_of_stream);
+  return msg;
+}
+
+pb::ProcessingRequest RequestTrailers() {
+  pb::ProcessingRequest msg;
+  auto* t = msg.mutable_request_trailers()->mutable_trailers()->add_headers();
+  t->set_key("x-checksum");
+  t->set_raw_value("abc");
+  return msg;
+}
+
+pb::ProcessingRequest ResponseHeaders() {
+  pb::ProcessingRequest msg;
+  auto* hv = msg.mutable_response_headers()->mutable_headers()->add_headers();
+  hv->set_key(":status");
+  hv->set_raw_value("200");
+  return msg;
+}
+
+pb::ProcessingRequest ResponseBody(const std::string& chunk, bool end_of_stream) {
+  pb::ProcessingRequest msg;
+  msg.mutable_response_body()->set_body(chunk);
+  msg.mutable_response_body()->set_end_of_stream(end_of_stream);
+  return msg;
+}
+
+pb::ProcessingRequest ResponseTrailers() {
+  pb::ProcessingRequest msg;
+  msg.mutable_response_trailers();
+  return msg;
+}
+
+void SetSubsetList(pb::ProcessingRequest& msg, const std::vector<std::string>& entries) {
+  auto& ns = (*msg.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb.subset_hint"];
+  auto* list = (*ns.mutable_fields())["x-gateway-destination-endpoint-subset"].mutable_list_value();
+  for (const auto& e : entries) list->add_values()->set_string_value(e);
+}
+
+void SetSubsetString(pb::ProcessingRequest& msg, const std::string& value) {
+  auto& ns = (*msg.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb.subset_hint"];
+  (*ns.mutable_fields())["x-gateway-destination-endpoint-subset"].set_string_value(value);
+}
+
+const core::HeaderValueOption* FindSet(const pb::HeaderMutation& m, const std::string& key) {
+  for (const auto& o : m.set_headers()) {
+    if (o.header().key() == key) return &o;
+  }
+  return nullptr;
+}
+
+std::string MetadataDestination(const pb::ProcessingResponse& r) {
+  const auto& f = r.dynamic_metadata().fields();
+  auto ns = f.find("envoy.lb");
+  if (ns == f.end()) return "<no envoy.lb>";
+  auto key = ns->second.struct_value().fields().find("x-gateway-destination-endpoint");
+  if (key == ns->second.struct_value().fields().end()) return "<no key>";
+  return key->second.string_value();
+}
+
+std::vector<std::string> RemovedHeaders(const pb::HeaderMutation& m) {
+  return std::vector<std::string>(m.remove_headers().begin(), m.remove_headers().end());
+}
+
+// Checks the routing answer: destination header + metadata + clear_route_cache; returns the
+// destination.
+std::string CheckRouting(const pb::CommonResponse& common, const pb::ProcessingResponse& r) {
+  EXPECT_TRUE(common.clear_route_cache());
+  const auto* dest = FindSet(common.header_mutation(), "x-gateway-destination-endpoint");
+  EXPECT_NE(dest, nullptr);
+  if (dest == nullptr) return "";
+  EXPECT_EQ(dest->header().value(), "");
+  EXPECT_EQ(dest->append_action(), core::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+  EXPECT_EQ(MetadataDestination(r), dest->header().raw_value());
+  return dest->header().raw_value();
+}
+
+PluginRegistry PickerRegistry() {
+  PluginRegistry r;
+  r.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
+  r.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
+  r.Register(std::string(scheduling::kSingleProfileHandlerType),
+             scheduling::SingleProfileHandler::Create);
+  return r;
+}
+
+class StreamHandlerTest : public ::testing::Test {
+ protected:
+  StreamHandlerTest() {
+    auto config = config::ParseEndpointPickerConfig(
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n- type: random-picker\n");
+    EXPECT_TRUE(config.ok()) << config.status();
+    PluginRegistry registry = PickerRegistry();
+    auto plugins = config::InstantiatePlugins(*config, registry);
+    EXPECT_TRUE(plugins.ok()) << plugins.status();
+    plugins_ = *std::move(plugins);
+    auto scheduler = scheduling::BuildScheduler(*config, *plugins_, registry);
+    EXPECT_TRUE(scheduler.ok()) << scheduler.status();
+    scheduler_ = *std::move(scheduler);
+    director_ = std::make_unique<requestcontrol::Director>(ds_, *scheduler_);
+  }
+
+  void FillPool() {
+    ds_.SetPoolReady(true);
+    ds_.ReplaceAll({datastore::MakeEndpoint("a", "ns", "10.0.0.1", 8000),
+                    datastore::MakeEndpoint("b", "ns", "10.0.0.2", 8000),
+                    datastore::MakeEndpoint("c", "ns", "fd00::3", 9000)});
+  }
+
+  std::unique_ptr<StreamHandler> NewHandler() {
+    return std::make_unique<StreamHandler>(*director_, options_);
+  }
+
+  // Feeds one message, expecting the protocol to be respected.
+  static std::vector<pb::ProcessingResponse> Feed(StreamHandler& h,
+                                                  const pb::ProcessingRequest& msg) {
+    std::vector<pb::ProcessingResponse> out;
+    absl::Status s = h.OnMessage(msg, out);
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+
+  datastore::Datastore ds_;
+  std::unique_ptr<config::PluginSet> plugins_;
+  std::unique_ptr<scheduling::Scheduler> scheduler_;
+  std::unique_ptr<requestcontrol::Director> director_;
+  StreamOptions options_;
+};
+
+// Collects the streamed request-body chunks that follow the headers answer.
+struct Forwarded {
+  std::string body;
+  std::vector<size_t> sizes;
+  std::vector<bool> eos;
+};
+
+Forwarded CollectRequestChunks(const std::vector<pb::ProcessingResponse>& out, size_t from) {
+  Forwarded f;
+  for (size_t i = from; i < out.size(); ++i) {
+    if (!out[i].has_request_body()) break;
+    const auto& s = out[i].request_body().response().body_mutation().streamed_response();
+    EXPECT_TRUE(out[i].request_body().response().body_mutation().has_streamed_response()) << i;
+    f.body += s.body();
+    f.sizes.push_back(s.body().size());
+    f.eos.push_back(s.end_of_stream());
+  }
+  return f;
+}
+
+TEST_F(StreamHandlerTest, FullDuplexHoldsHeadersUntilBodyEnd) {
+  FillPool();
+  // With protocol_config, and without it (Envoys that predate it: full duplex is assumed).
+  for (bool with_protocol_config : {true, false}) {
+    SCOPED_TRACE(with_protocol_config ? "protocol_config" : "no protocol_config");
+    auto h = NewHandler();
+    std::optional<ProcessingMode::BodySendMode> mode;
+    if (with_protocol_config) mode = ProcessingMode::FULL_DUPLEX_STREAMED;
+    const std::string body = kChatBody;
+    const std::string first = body.substr(0, 20), second = body.substr(20);
+
+    EXPECT_THAT(Feed(*h, RequestHeaders({{"x-request-id", "rid-1"}}, false, mode)), IsEmpty());
+    EXPECT_THAT(Feed(*h, RequestBody(first, false)), IsEmpty());
+    EXPECT_EQ(h->destination(), "");
+    auto out = Feed(*h, RequestBody(second, true));
+
+    ASSERT_EQ(out.size(), 2u);
+    ASSERT_TRUE(out[0].has_request_headers());
+    const auto& common = out[0].request_headers().response();
+    std::string dest = CheckRouting(common, out[0]);
+    EXPECT_EQ(kPool.count(dest), 1u) << dest;
+    EXPECT_EQ(h->destination(), dest);
+    const auto* cl = FindSet(common.header_mutation(), "content-length");
+    ASSERT_NE(cl, nullptr);
+    EXPECT_EQ(cl->header().raw_value(), std::to_string(body.size()));
+    EXPECT_EQ(cl->append_action(), core::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+    // The request id was given: not set again.
+    EXPECT_EQ(FindSet(common.header_mutation(), "x-request-id"), nullptr);
+    EXPECT_THAT(RemovedHeaders(common.header_mutation()), IsEmpty());
+
+    Forwarded f = CollectRequestChunks(out, 1);
+    EXPECT_EQ(f.body, body);
+    EXPECT_EQ(f.eos, (std::vector<bool>{true}));
+    EXPECT_FALSE(h->done());
+  }
+}
+
+TEST_F(StreamHandlerTest, LargeBodyIsEchoedInChunks) {
+  FillPool();
+  std::string body = R"({"model":"llama","prompt":")";
+  const std::string tail = "\"}";
+  body.append(200000 - body.size() - tail.size(), 'x');
+  body += tail;
+  ASSERT_EQ(body.size(), 200000u);
+
+  auto h = NewHandler();
+  EXPECT_THAT(Feed(*h, RequestHeaders({{"content-length", "200000"}}, false,
+                                      ProcessingMode::FULL_DUPLEX_STREAMED, "/v1/completions")),
+              IsEmpty());
+  std::vector<pb::ProcessingResponse> out;
+  for (size_t off = 0; off < body.size(); off += 30000) {
+    size_t n = std::min<size_t>(30000, body.size() - off);
+    out = Feed(*h, RequestBody(body.substr(off, n), off + n == body.size()));
+    if (off + n < body.size()) ASSERT_THAT(out, IsEmpty());
+  }
+  ASSERT_EQ(out.size(), 5u);
+  ASSERT_TRUE(out[0].has_request_headers());
+  const auto* cl = FindSet(out[0].request_headers().response().header_mutation(), "content-length");
+  ASSERT_NE(cl, nullptr);
+  EXPECT_EQ(cl->header().raw_value(), "200000");
+  Forwarded f = CollectRequestChunks(out, 1);
+  EXPECT_EQ(f.sizes, (std::vector<size_t>{62000, 62000, 62000, 14000}));
+  EXPECT_EQ(f.eos, (std::vector<bool>{false, false, false, true}));
+  EXPECT_TRUE(f.body == body);
+}
+
+TEST_F(StreamHandlerTest, EmptyFinalChunkWithEndOfStream) {
+  FillPool();
+  auto h = NewHandler();
+  EXPECT_THAT(Feed(*h, RequestHeaders({})), IsEmpty());
+  EXPECT_THAT(Feed(*h, RequestBody(kChatBody, false)), IsEmpty());
+  auto out = Feed(*h, RequestBody("", true));
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].has_request_headers());
+  CheckRouting(out[0].request_headers().response(), out[0]);
+  Forwarded f = CollectRequestChunks(out, 1);
+  EXPECT_EQ(f.body, kChatBody);
+  EXPECT_EQ(f.eos, (std::vector<bool>{true}));
+}
+
+TEST_F(StreamHandlerTest, RequestIdGeneratedWhenAbsent) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_FALSE(out.empty());
+  ASSERT_TRUE(out[0].has_request_headers());
+  const auto* rid = FindSet(out[0].request_headers().response().header_mutation(), "x-request-id");
+  ASSERT_NE(rid, nullptr);
+  static const std::regex kUuidV4(
+      "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  EXPECT_TRUE(std::regex_match(rid->header().raw_value(), kUuidV4)) << rid->header().raw_value();
+  EXPECT_EQ(rid->header().value(), "");
+
+  // Two streams get different ids.
+  auto h2 = NewHandler();
+  Feed(*h2, RequestHeaders({}));
+  auto out2 = Feed(*h2, RequestBody(kChatBody, true));
+  ASSERT_FALSE(out2.empty());
+  const auto* rid2 =
+      FindSet(out2[0].request_headers().response().header_mutation(), "x-request-id");
+  ASSERT_NE(rid2, nullptr);
+  EXPECT_NE(rid2->header().raw_value(), rid->header().raw_value());
+}
+
+TEST_F(StreamHandlerTest, EmptyRequestIdIsReplaced) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({{"x-request-id", ""}}));
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_FALSE(out.empty());
+  EXPECT_NE(FindSet(out[0].request_headers().response().header_mutation(), "x-request-id"),
+            nullptr);
+}
+
+TEST_F(StreamHandlerTest, ControlHeadersAreRemoved) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({{"X-Gateway-Inference-Objective", "critical"},
+                           {"x-gateway-inference-fairness-id", "tenant-a"},
+                           {"x-llm-d-inference-objective", "batch"},
+                           {"x-gateway-destination-endpoint-subset", "10.0.0.1:8000"},
+                           {"x-other", "kept"}}));
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_FALSE(out.empty());
+  ASSERT_TRUE(out[0].has_request_headers());
+  EXPECT_THAT(RemovedHeaders(out[0].request_headers().response().header_mutation()),
+              UnorderedElementsAreArray(
+                  {"x-gateway-inference-objective", "x-gateway-inference-fairness-id",
+                   "x-llm-d-inference-objective", "x-gateway-destination-endpoint-subset"}));
+}
+
+TEST_F(StreamHandlerTest, ModelRewriteChangesForwardedBody) {
+  FillPool();
+  for (const char* header : {"x-gateway-model-name-rewrite", "x-llm-d-model-name-rewrite"}) {
+    SCOPED_TRACE(header);
+    auto h = NewHandler();
+    Feed(*h, RequestHeaders({{header, "llama-3-70b"}}));
+    auto out = Feed(*h, RequestBody(kChatBody, true));
+    ASSERT_EQ(out.size(), 2u);
+    const std::string want =
+        R"({"model":"llama-3-70b","messages":[{"role":"user","content":"hello"}],"stream":false})";
+    Forwarded f = CollectRequestChunks(out, 1);
+    EXPECT_EQ(f.body, want);
+    const auto& m = out[0].request_headers().response().header_mutation();
+    const auto* cl = FindSet(m, "content-length");
+    ASSERT_NE(cl, nullptr);
+    EXPECT_EQ(cl->header().raw_value(), std::to_string(want.size()));
+    EXPECT_THAT(RemovedHeaders(m), ::testing::Contains(header));
+  }
+}
+
+TEST_F(StreamHandlerTest, RequestTrailersEndTheBody) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  EXPECT_THAT(Feed(*h, RequestBody(kChatBody, false)), IsEmpty());
+  auto out = Feed(*h, RequestTrailers());
+  ASSERT_EQ(out.size(), 3u);
+  ASSERT_TRUE(out[0].has_request_headers());
+  CheckRouting(out[0].request_headers().response(), out[0]);
+  Forwarded f = CollectRequestChunks(out, 1);
+  EXPECT_EQ(f.body, kChatBody);
+  EXPECT_EQ(f.eos, (std::vector<bool>{false}));
+  EXPECT_TRUE(out[2].has_request_trailers());
+}
+
+TEST_F(StreamHandlerTest, HeaderOnlyRequestAnsweredAtOnce) {
+  FillPool();
+  auto h = NewHandler();
+  auto out = Feed(*h, RequestHeaders({}, /*end_of_stream=*/true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_request_headers());
+  const auto& common = out[0].request_headers().response();
+  std::string dest = CheckRouting(common, out[0]);
+  EXPECT_EQ(kPool.count(dest), 1u) << dest;
+  EXPECT_EQ(FindSet(common.header_mutation(), "content-length"), nullptr);
+  EXPECT_EQ(h->destination(), dest);
+
+  // The response flows after it.
+  out = Feed(*h, ResponseHeaders());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response_headers());
+}
+
+TEST_F(StreamHandlerTest, HeaderOnlyEmptyPoolIs500) {
+  auto h = NewHandler();
+  auto out = Feed(*h, RequestHeaders({}, /*end_of_stream=*/true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 500);
+  EXPECT_THAT(out[0].immediate_response().body(), HasSubstr("no pods available in datastore"));
+  EXPECT_TRUE(h->done());
+}
+
+TEST_F(StreamHandlerTest, BufferedMode) {
+  FillPool();
+  auto h = NewHandler();
+  auto out = Feed(*h, RequestHeaders({}, false, ProcessingMode::BUFFERED));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_request_headers());
+  EXPECT_FALSE(out[0].request_headers().has_response());
+  EXPECT_FALSE(out[0].has_dynamic_metadata());
+
+  out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_request_body());
+  const auto& common = out[0].request_body().response();
+  std::string dest = CheckRouting(common, out[0]);
+  EXPECT_EQ(kPool.count(dest), 1u) << dest;
+  EXPECT_EQ(common.status(), pb::CommonResponse::CONTINUE);
+  EXPECT_FALSE(common.has_body_mutation());
+  EXPECT_EQ(FindSet(common.header_mutation(), "content-length"), nullptr);
+}
+
+TEST_F(StreamHandlerTest, BufferedModeWithRewriteReplacesBody) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h,
+       RequestHeaders({{"x-gateway-model-name-rewrite", "m2"}}, false, ProcessingMode::BUFFERED));
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_EQ(out.size(), 1u);
+  const auto& common = out[0].request_body().response();
+  CheckRouting(common, out[0]);
+  const std::string want =
+      R"({"model":"m2","messages":[{"role":"user","content":"hello"}],"stream":false})";
+  EXPECT_EQ(common.status(), pb::CommonResponse::CONTINUE_AND_REPLACE);
+  EXPECT_EQ(common.body_mutation().body(), want);
+  const auto* cl = FindSet(common.header_mutation(), "content-length");
+  ASSERT_NE(cl, nullptr);
+  EXPECT_EQ(cl->header().raw_value(), std::to_string(want.size()));
+}
+
+TEST_F(StreamHandlerTest, InvalidJsonIs400AndEndsTheStream) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  auto out = Feed(*h, RequestBody("{not json", true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  const auto& ir = out[0].immediate_response();
+  EXPECT_EQ(ir.status().code(), 400);
+  EXPECT_THAT(ir.body(), StartsWith("inference error: BadRequest - "));
+  EXPECT_TRUE(h->done());
+  // Later messages produce nothing.
+  EXPECT_THAT(Feed(*h, ResponseHeaders()), IsEmpty());
+  EXPECT_THAT(Feed(*h, RequestBody("x", true)), IsEmpty());
+}
+
+TEST_F(StreamHandlerTest, BodyOverLimitIs413) {
+  FillPool();
+  options_.max_request_body_bytes = 50;
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  EXPECT_THAT(Feed(*h, RequestBody(std::string(30, ' '), false)), IsEmpty());
+  auto out = Feed(*h, RequestBody(std::string(30, ' '), false));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 413);
+  EXPECT_THAT(out[0].immediate_response().body(),
+              StartsWith("inference error: PayloadTooLarge - "));
+  EXPECT_TRUE(h->done());
+  EXPECT_THAT(Feed(*h, RequestBody("{}", true)), IsEmpty());
+}
+
+TEST_F(StreamHandlerTest, EmptyPoolIs503) {
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 503);
+  EXPECT_THAT(out[0].immediate_response().body(),
+              StartsWith("inference error: ServiceUnavailable - "));
+  EXPECT_TRUE(h->done());
+}
+
+TEST_F(StreamHandlerTest, SubsetHintAsListValue) {
+  FillPool();
+  for (int i = 0; i < 20; ++i) {
+    auto h = NewHandler();
+    auto headers = RequestHeaders({});
+    SetSubsetList(headers, {"10.0.0.2:8000"});
+    Feed(*h, headers);
+    auto out = Feed(*h, RequestBody(kChatBody, true));
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(CheckRouting(out[0].request_headers().response(), out[0]), "10.0.0.2:8000");
+  }
+}
+
+TEST_F(StreamHandlerTest, SubsetHintAsCommaSeparatedString) {
+  FillPool();
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    auto h = NewHandler();
+    auto headers = RequestHeaders({});
+    SetSubsetString(headers, "10.0.0.9:1, [fd00::3]:9000 ,10.0.0.1:8000");
+    Feed(*h, headers);
+    auto out = Feed(*h, RequestBody(kChatBody, true));
+    ASSERT_EQ(out.size(), 2u);
+    seen.insert(CheckRouting(out[0].request_headers().response(), out[0]));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"10.0.0.1:8000", "[fd00::3]:9000"}));
+}
+
+TEST_F(StreamHandlerTest, EmptySubsetListIs503) {
+  FillPool();
+  auto h = NewHandler();
+  auto headers = RequestHeaders({});
+  SetSubsetList(headers, {});
+  Feed(*h, headers);
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 503);
+}
+
+TEST_F(StreamHandlerTest, ProtocolViolations) {
+  FillPool();
+  {
+    auto h = NewHandler();
+    std::vector<pb::ProcessingResponse> out;
+    EXPECT_FALSE(h->OnMessage(RequestBody(kChatBody, true), out).ok()) << "body before headers";
+    EXPECT_THAT(out, IsEmpty());
+  }
+  {
+    auto h = NewHandler();
+    std::vector<pb::ProcessingResponse> out;
+    EXPECT_FALSE(h->OnMessage(RequestTrailers(), out).ok()) << "trailers before headers";
+  }
+  {
+    auto h = NewHandler();
+    std::vector<pb::ProcessingResponse> out;
+    ASSERT_TRUE(h->OnMessage(RequestHeaders({}), out).ok());
+    EXPECT_FALSE(h->OnMessage(RequestHeaders({}), out).ok()) << "headers twice";
+  }
+  {
+    auto h = NewHandler();
+    std::vector<pb::ProcessingResponse> out;
+    EXPECT_FALSE(h->OnMessage(pb::ProcessingRequest(), out).ok()) << "no request set";
+  }
+  {
+    auto h = NewHandler();
+    std::vector<pb::ProcessingResponse> out;
+    ASSERT_TRUE(h->OnMessage(RequestHeaders({}), out).ok());
+    ASSERT_TRUE(h->OnMessage(RequestBody("{", false), out).ok());
+    EXPECT_FALSE(h->OnMessage(ResponseHeaders(), out).ok()) << "response before request end";
+    EXPECT_FALSE(h->OnMessage(ResponseBody("x", true), out).ok()) << "response body too early";
+  }
+}
+
+TEST_F(StreamHandlerTest, FullDuplexResponsePath) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  ASSERT_EQ(Feed(*h, RequestBody(kChatBody, true)).size(), 2u);
+
+  auto out = Feed(*h, ResponseHeaders());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response_headers());
+
+  for (auto [chunk, eos] : std::vector<std::pair<std::string, bool>>{
+           {"data: {\"token\":1}\n\n", false}, {"data: [DONE]\n\n", false}, {"", true}}) {
+    out = Feed(*h, ResponseBody(chunk, eos));
+    ASSERT_EQ(out.size(), 1u) << chunk;
+    ASSERT_TRUE(out[0].has_response_body());
+    const auto& mut = out[0].response_body().response().body_mutation();
+    ASSERT_TRUE(mut.has_streamed_response());
+    EXPECT_EQ(mut.streamed_response().body(), chunk);
+    EXPECT_EQ(mut.streamed_response().end_of_stream(), eos);
+  }
+
+  out = Feed(*h, ResponseTrailers());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response_trailers());
+  EXPECT_FALSE(h->done());
+}
+
+TEST_F(StreamHandlerTest, BufferedResponseBodyAnsweredEmpty) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}, false, ProcessingMode::BUFFERED));
+  Feed(*h, RequestBody(kChatBody, true));
+  auto out = Feed(*h, ResponseHeaders());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response_headers());
+  out = Feed(*h, ResponseBody("{\"ok\":true}", true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_response_body());
+  EXPECT_FALSE(out[0].response_body().response().has_body_mutation());
+}
+
+TEST_F(StreamHandlerTest, StreamedBodyModeIs500NamingTheMode) {
+  FillPool();
+  auto h = NewHandler();
+  auto out = Feed(*h, RequestHeaders({}, false, ProcessingMode::STREAMED));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 500);
+  EXPECT_THAT(out[0].immediate_response().body(), HasSubstr("STREAMED"));
+  EXPECT_TRUE(h->done());
+  EXPECT_THAT(Feed(*h, RequestBody(kChatBody, true)), IsEmpty());
+}
+
+TEST(ImmediateErrorTest, MapsStatusToHttp) {
+  struct Case {
+    absl::Status status;
+    int http;
+    const char* name;
+  } cases[] = {
+      {absl::InvalidArgumentError("bad"), 400, "BadRequest"},
+      {absl::NotFoundError("nf"), 404, "NotFound"},
+      {absl::OutOfRangeError("big"), 413, "PayloadTooLarge"},
+      {absl::ResourceExhaustedError("full"), 429, "ResourceExhausted"},
+      {absl::UnavailableError("none"), 503, "ServiceUnavailable"},
+      {absl::InternalError("oops"), 500, "Internal"},
+      {absl::UnknownError("huh"), 500, "Internal"},
+  };
+  for (const auto& c : cases) {
+    pb::ProcessingResponse r = ImmediateError(c.status);
+    ASSERT_TRUE(r.has_immediate_response()) << c.status;
+    const auto& ir = r.immediate_response();
+    EXPECT_EQ(ir.status().code(), c.http) << c.status;
+    EXPECT_EQ(ir.body(),
+              std::string("inference error: ") + c.name + " - " + std::string(c.status.message()));
+    const auto* ct = FindSet(ir.headers(), "content-type");
+    ASSERT_NE(ct, nullptr);
+    EXPECT_EQ(ct->header().raw_value(), "text/plain");
+  }
+}
+
+}  // namespace
+}  // namespace epp::extproc
