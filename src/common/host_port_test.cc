@@ -34,7 +34,9 @@ TEST(HostPortTest, SplitInvalid) {
                          "::1:80", "[::1]80", "[::1]:", "h:8x"}) {
     auto hp = SplitHostPort(in);
     EXPECT_FALSE(hp.ok()) << in;
-    if (!hp.ok()) EXPECT_NE(hp.status().message().find("invalid host:port"), std::string::npos);
+    if (!hp.ok()) {
+      EXPECT_NE(hp.status().message().find("invalid host:port"), std::string::npos);
+    }
   }
 }
 

@@ -62,7 +62,7 @@ endpoints:
   address: "::1"
   port: 9000
 - name: pod-v6-bracketed
-  address: "[fd00::2]"
+  address: "[::1]"
   port: "9001"
 - name: pod-dns
   address: model.local
@@ -80,7 +80,7 @@ endpoints:
   EXPECT_THAT(parsed->skipped, IsEmpty());
   EXPECT_THAT(Describe(parsed->endpoints),
               ElementsAre("team/pod-a=10.0.0.1:8000", "default/pod-b=10.0.0.2:8001",
-                          "default/pod-v6=[::1]:9000", "default/pod-v6-bracketed=[fd00::2]:9001",
+                          "default/pod-v6=[::1]:9000", "default/pod-v6-bracketed=[::1]:9001",
                           "default/pod-dns=10.9.9.9:80", "other/pod-a=10.0.0.3:1",
                           "default/pod-max-port=10.0.0.4:65535"));
   const auto& a = parsed->endpoints[0];
@@ -89,7 +89,7 @@ endpoints:
   EXPECT_EQ(a.address, "10.0.0.1");
   EXPECT_EQ(a.port, 8000);
   EXPECT_EQ(a.labels, (std::map<std::string, std::string>{{"role", "decode"}, {"zone", "a"}}));
-  EXPECT_EQ(parsed->endpoints[3].address, "fd00::2");
+  EXPECT_EQ(parsed->endpoints[3].address, "::1");
   EXPECT_EQ(parsed->endpoints[4].address, "10.9.9.9");
 }
 

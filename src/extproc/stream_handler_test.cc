@@ -261,7 +261,9 @@ TEST_F(StreamHandlerTest, LargeBodyIsEchoedInChunks) {
   for (size_t off = 0; off < body.size(); off += 30000) {
     size_t n = std::min<size_t>(30000, body.size() - off);
     out = Feed(*h, RequestBody(body.substr(off, n), off + n == body.size()));
-    if (off + n < body.size()) ASSERT_THAT(out, IsEmpty());
+    if (off + n < body.size()) {
+      ASSERT_THAT(out, IsEmpty());
+    }
   }
   ASSERT_EQ(out.size(), 5u);
   ASSERT_TRUE(out[0].has_request_headers());

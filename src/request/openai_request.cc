@@ -87,7 +87,7 @@ absl::StatusOr<ParsedRequest> ParseWith(od::parser& parser, ApiKind kind, std::s
   if (auto e = parser.iterate(input).get(doc)) return JsonError(e);
   od::object root;
   if (auto e = doc.get_object().get(root)) {
-    if (e == simdjson::INCORRECT_TYPE) return Invalid("invalid request body: not a JSON object");
+    if (e == simdjson::INCORRECT_TYPE) return Invalid("invalid JSON body: not a JSON object");
     return JsonError(e);
   }
   const std::string_view prompt_field = PromptField(kind);
