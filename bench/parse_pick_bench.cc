@@ -32,10 +32,9 @@ struct Fixture {
     scheduler = *scheduling::BuildScheduler(*cfg, *plugins, registry);
     std::vector<datastore::Endpoint> eps;
     for (int i = 0; i < 100; ++i) {
-      eps.push_back(datastore::MakeEndpoint("pod-" + std::to_string(i), "default",
-                                            "10.0." + std::to_string(i / 250) + "." +
-                                                std::to_string(i % 250 + 1),
-                                            8000));
+      eps.push_back(datastore::MakeEndpoint(
+          "pod-" + std::to_string(i), "default",
+          "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), 8000));
     }
     store.ReplaceAll(std::move(eps));
     store.SetPoolReady(true);
@@ -57,9 +56,10 @@ Fixture& F() {
 
 // A chat request whose JSON is about `bytes` long.
 std::string ChatBody(size_t bytes) {
-  std::string head = R"({"model":"meta-llama/Llama-3.1-8B-Instruct","stream":true,)"
-                     R"("max_tokens":128,"messages":[{"role":"system","content":"You are helpful."},)"
-                     R"({"role":"user","content":")";
+  std::string head =
+      R"({"model":"meta-llama/Llama-3.1-8B-Instruct","stream":true,)"
+      R"("max_tokens":128,"messages":[{"role":"system","content":"You are helpful."},)"
+      R"({"role":"user","content":")";
   std::string tail = R"("}]})";
   std::string filler;
   const std::string words = "the quick brown fox jumps over the lazy dog ";

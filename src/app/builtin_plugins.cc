@@ -8,7 +8,8 @@ namespace epp::app {
 
 void RegisterBuiltinPlugins(PluginRegistry& registry) {
   registry.Register(std::string(discovery::kFileDiscoveryType), discovery::FileDiscovery::Create);
-  registry.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
+  registry.Register(std::string(scheduling::kMaxScorePickerType),
+                    scheduling::MaxScorePicker::Create);
   registry.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
   registry.Register(std::string(scheduling::kSingleProfileHandlerType),
                     scheduling::SingleProfileHandler::Create);

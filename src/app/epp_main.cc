@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <memory>
 
-#include "common/strings.h"
 #include "app/builtin_plugins.h"
 #include "app/options.h"
 #include "app/tls.h"
 #include "common/host_port.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "config/endpoint_picker_config.h"
 #include "datastore/datastore.h"
 #include "discovery/file_discovery.h"
@@ -94,9 +94,9 @@ int Run(int argc, char** argv) {
   }
   auto* discovery = (*plugins)->FindAs<discovery::DiscoveryPlugin>(*cfg->data_layer.discovery_ref);
   if (discovery == nullptr) {
-    return Fail(absl::InvalidArgumentError(StrCat(
-        "dataLayer.discovery: plugin \"", *cfg->data_layer.discovery_ref,
-        "\" is not a discovery plugin")));
+    return Fail(absl::InvalidArgumentError(StrCat("dataLayer.discovery: plugin \"",
+                                                  *cfg->data_layer.discovery_ref,
+                                                  "\" is not a discovery plugin")));
   }
 
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -114,7 +114,8 @@ int Run(int argc, char** argv) {
   stream_options.max_request_body_bytes = opts->max_request_body_bytes;
   extproc::ExternalProcessorService service(director, stream_options);
   auto live = [&datastore] { return datastore.GetSnapshot()->pool_ready; };
-  extproc::HealthService health(live, [] { return true; }, /*leader_election=*/false);
+  extproc::HealthService health(
+      live, [] { return true; }, /*leader_election=*/false);
 
   auto creds = Credentials(*opts);
   if (!creds.ok()) return Fail(creds.status());
@@ -126,8 +127,7 @@ int Run(int argc, char** argv) {
   ApplyChannelArgs(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
-    return Fail(absl::UnavailableError(
-        StrCat("cannot listen on ext_proc port ", opts->grpc_port)));
+    return Fail(absl::UnavailableError(StrCat("cannot listen on ext_proc port ", opts->grpc_port)));
   }
   grpc::ServerBuilder health_builder;
   health_builder.AddListeningPort(JoinHostPort(opts->bind_address, opts->grpc_health_port),
@@ -137,8 +137,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<grpc::Server> health_server = health_builder.BuildAndStart();
   if (!health_server || health_port == 0) {
     server->Shutdown();
-    return Fail(absl::UnavailableError(
-        StrCat("cannot listen on health port ", opts->grpc_health_port)));
+    return Fail(
+        absl::UnavailableError(StrCat("cannot listen on health port ", opts->grpc_health_port)));
   }
   EPP_LOG_INFO("epp serving ext_proc on port {} ({}), health on port {}", grpc_port,
                opts->secure_serving ? "TLS" : "plaintext", health_port);

@@ -46,6 +46,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   if (const char* ns = std::getenv("NAMESPACE")) o.pool_namespace = ns;
   CLI::App app{"epp: the endpoint picker (Envoy ext_proc) for LLM inference pools"};
   app.set_help_flag("-h,--help", "Print this help");
+  // Go's flag package lets a repeated flag override the earlier one; so do we.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--grpc-port", o.grpc_port, "ext_proc gRPC port")->check(CLI::Range(0, 65535));
   app.add_option("--grpc-health-port", o.grpc_health_port, "gRPC health port")
       ->check(CLI::Range(0, 65535));
@@ -84,8 +86,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
     return absl::InvalidArgumentError(StrCat(e.what(), "\nRun with --help for usage."));
   }
   if (!ValidDuration(o.refresh_metrics_interval)) {
-    return absl::InvalidArgumentError(StrCat(
-        "--refresh-metrics-interval: \"", o.refresh_metrics_interval, "\" is not a duration"));
+    return absl::InvalidArgumentError(StrCat("--refresh-metrics-interval: \"",
+                                             o.refresh_metrics_interval, "\" is not a duration"));
   }
   if (o.pool_namespace.empty()) o.pool_namespace = "default";
   return o;

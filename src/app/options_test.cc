@@ -153,3 +153,16 @@ TEST_F(OptionsTest, HelpReturnsCancelledWithUsage) {
 
 }  // namespace
 }  // namespace epp::app
+
+namespace epp::app {
+namespace {
+
+TEST(OptionsRepeatTest, RepeatedFlagTakesTheLastValueAsGoFlagsDo) {
+  auto o = Parse({"-v", "3", "-v", "1", "--grpc-port", "1", "--grpc-port=2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->verbosity, 1);
+  EXPECT_EQ(o->grpc_port, 2);
+}
+
+}  // namespace
+}  // namespace epp::app

@@ -26,8 +26,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> PluginRegistry::Create(const std::string
   auto plugin = it->second(name, parameters);
   if (!plugin.ok()) {
     return absl::Status(plugin.status().code(),
-                        StrCat("plugin \"", name, "\" (", type, "): ",
-                                     plugin.status().message()));
+                        StrCat("plugin \"", name, "\" (", type, "): ", plugin.status().message()));
   }
   return plugin;
 }

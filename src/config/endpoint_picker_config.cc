@@ -4,9 +4,8 @@
 #include <set>
 #include <sstream>
 
-#include "common/strings.h"
-
 #include "common/status_macros.h"
+#include "common/strings.h"
 
 namespace epp::config {
 namespace {
@@ -123,8 +122,7 @@ absl::Status ParseDataLayer(const YAML::Node& n, EndpointPickerConfig& out) {
         if (!s["extractors"].IsSequence()) return Err(path + ".extractors", "must be a list");
         for (size_t j = 0; j < s["extractors"].size(); ++j) {
           ASSIGN_OR_RETURN(std::string ref,
-                           PluginRefOf(s["extractors"][j],
-                                       StrCat(path, ".extractors[", j, "]")));
+                           PluginRefOf(s["extractors"][j], StrCat(path, ".extractors[", j, "]")));
           src.extractor_refs.push_back(std::move(ref));
         }
       }
@@ -149,9 +147,9 @@ absl::Status CheckRef(const EndpointPickerConfig& c, const std::string& ref,
 absl::Status Validate(const EndpointPickerConfig& c) {
   for (size_t i = 0; i < c.profiles.size(); ++i) {
     for (size_t j = 0; j < c.profiles[i].plugins.size(); ++j) {
-      RETURN_IF_ERROR(CheckRef(c, c.profiles[i].plugins[j].plugin_ref,
-                               StrCat("schedulingProfiles[", i, "] (", c.profiles[i].name,
-                                            ").plugins[", j, "]")));
+      RETURN_IF_ERROR(CheckRef(
+          c, c.profiles[i].plugins[j].plugin_ref,
+          StrCat("schedulingProfiles[", i, "] (", c.profiles[i].name, ").plugins[", j, "]")));
     }
   }
   for (size_t i = 0; i < c.data_layer.sources.size(); ++i) {
@@ -191,8 +189,8 @@ absl::StatusOr<EndpointPickerConfig> ParseEndpointPickerConfig(std::string_view 
   bool known_version = false;
   for (auto v : kApiVersions) known_version = known_version || v == out.api_version;
   if (!known_version) {
-    return Err("apiVersion", StrCat("must be one of ", StrJoin(kApiVersions, ", "),
-                                          "; got \"", out.api_version, "\""));
+    return Err("apiVersion", StrCat("must be one of ", StrJoin(kApiVersions, ", "), "; got \"",
+                                    out.api_version, "\""));
   }
   if (root["kind"]) {
     ASSIGN_OR_RETURN(out.kind, ScalarString(root["kind"], "kind"));
@@ -251,7 +249,7 @@ Plugin* PluginSet::Add(std::unique_ptr<Plugin> plugin) {
 }
 
 absl::StatusOr<std::unique_ptr<PluginSet>> InstantiatePlugins(const EndpointPickerConfig& config,
-                                                               const PluginRegistry& registry) {
+                                                              const PluginRegistry& registry) {
   auto set = std::make_unique<PluginSet>();
   for (const auto& spec : config.plugins) {
     ASSIGN_OR_RETURN(auto plugin, registry.Create(spec.type, spec.name, spec.parameters));

@@ -39,8 +39,8 @@ struct DataSourceSpec {
 };
 
 struct DataLayerSpec {
-  bool present = false;           // `dataLayer` key given
-  bool sources_present = false;   // `dataLayer.sources` key given (an empty list disables scraping)
+  bool present = false;          // `dataLayer` key given
+  bool sources_present = false;  // `dataLayer.sources` key given (an empty list disables scraping)
   std::vector<DataSourceSpec> sources;
   std::optional<std::string> discovery_ref;  // `dataLayer.discovery.pluginRef`
 };
@@ -86,7 +86,7 @@ class PluginSet {
 
 // Builds every `plugins[]` entry with the registry; errors name the plugin.
 absl::StatusOr<std::unique_ptr<PluginSet>> InstantiatePlugins(const EndpointPickerConfig& config,
-                                                               const PluginRegistry& registry);
+                                                              const PluginRegistry& registry);
 
 }  // namespace epp::config
 

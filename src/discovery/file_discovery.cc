@@ -13,17 +13,13 @@
 #include <set>
 #include <sstream>
 
-#include "common/strings.h"
 #include "common/host_port.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 
 namespace epp::discovery {
 namespace {
-
-// Polling fallback for filesystems without inotify events (and for symlink chains that point
-// outside the watched directory).
-constexpr int kPollFallbackMs = 2000;
 
 absl::StatusOr<std::string> ReadCapped(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -145,8 +141,10 @@ absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text,
       }
       bool ok = true;
       for (const auto& kv : e["labels"]) {
-        if (!kv.second.IsScalar()) ok = false;
-        else labels[kv.first.Scalar()] = kv.second.Scalar();
+        if (!kv.second.IsScalar())
+          ok = false;
+        else
+          labels[kv.first.Scalar()] = kv.second.Scalar();
       }
       if (!ok) {
         skip("labels must be a map of strings");
@@ -170,11 +168,13 @@ absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text,
   return out;
 }
 
-FileDiscovery::FileDiscovery(std::string name, std::string path, bool watch, Resolver resolver)
+FileDiscovery::FileDiscovery(std::string name, std::string path, bool watch, Resolver resolver,
+                             int poll_fallback_ms)
     : DiscoveryPlugin(std::move(name)),
       path_(std::move(path)),
       watch_(watch),
-      resolver_(std::move(resolver)) {}
+      resolver_(std::move(resolver)),
+      poll_fallback_ms_(poll_fallback_ms) {}
 
 FileDiscovery::~FileDiscovery() { Stop(); }
 
@@ -183,8 +183,7 @@ absl::Status FileDiscovery::Reload() {
   if (loaded_ && contents == last_contents_) return absl::OkStatus();
   auto parsed = ParseEndpointsFile(contents, resolver_);
   if (!parsed.ok()) {
-    return absl::Status(parsed.status().code(),
-                        StrCat(path_, ": ", parsed.status().message()));
+    return absl::Status(parsed.status().code(), StrCat(path_, ": ", parsed.status().message()));
   }
   for (const auto& msg : parsed->skipped) {
     EPP_LOG_WARN("file-discovery {}: skipping {}", path_, msg);
@@ -198,14 +197,39 @@ absl::Status FileDiscovery::Reload() {
 
 absl::Status FileDiscovery::Start(datastore::EndpointWriter& writer) {
   writer_ = &writer;
-  RETURN_IF_ERROR(Reload());
+  // The watch is set up before the first read, so a change made right after Start() returns
+  // is an inotify event rather than something only the fallback poll notices.
+  if (watch_) RETURN_IF_ERROR(StartWatch());
+  if (absl::Status s = Reload(); !s.ok()) {
+    StopWatch();
+    return s;
+  }
   writer_->SetPoolReady(true);
-  if (watch_) {
-    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0) return absl::InternalError("file-discovery: eventfd failed");
-    watcher_ = std::thread([this] { WatchLoop(); });
+  if (watch_) watcher_ = std::thread([this] { WatchLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status FileDiscovery::StartWatch() {
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) return absl::InternalError("file-discovery: eventfd failed");
+  // Watch the directory, not the file: editors and Kubernetes replace files by rename or by
+  // swapping a symlink, which a watch on the old inode would never report.
+  std::string dir = ".";
+  size_t slash = path_.rfind('/');
+  if (slash != std::string::npos) dir = slash == 0 ? "/" : path_.substr(0, slash);
+  inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  uint32_t mask = IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB;
+  if (inotify_fd_ < 0 || inotify_add_watch(inotify_fd_, dir.c_str(), mask) < 0) {
+    EPP_LOG_WARN("file-discovery: cannot watch {}; polling every {} ms", dir, poll_fallback_ms_);
   }
   return absl::OkStatus();
+}
+
+void FileDiscovery::StopWatch() {
+  if (stop_fd_ >= 0) close(stop_fd_);
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+  stop_fd_ = -1;
+  inotify_fd_ = -1;
 }
 
 void FileDiscovery::Stop() {
@@ -216,27 +240,15 @@ void FileDiscovery::Stop() {
     }
     watcher_.join();
   }
-  if (stop_fd_ >= 0) close(stop_fd_);
-  stop_fd_ = -1;
+  StopWatch();
 }
 
 void FileDiscovery::WatchLoop() {
-  // Watch the directory, not the file: editors and Kubernetes replace files by rename or by
-  // swapping a symlink, which a watch on the old inode would never report.
-  std::string dir = ".";
-  size_t slash = path_.rfind('/');
-  if (slash != std::string::npos) dir = slash == 0 ? "/" : path_.substr(0, slash);
-  int in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (in_fd >= 0) {
-    uint32_t mask = IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB;
-    if (inotify_add_watch(in_fd, dir.c_str(), mask) < 0) {
-      EPP_LOG_WARN("file-discovery: cannot watch {}; polling every {} ms", dir, kPollFallbackMs);
-    }
-  }
+  const int in_fd = inotify_fd_;
   std::string last_error;
   while (true) {
     pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {in_fd, POLLIN, 0}};
-    int n = poll(fds, in_fd >= 0 ? 2 : 1, kPollFallbackMs);
+    int n = poll(fds, in_fd >= 0 ? 2 : 1, poll_fallback_ms_);
     if (n > 0 && (fds[0].revents & POLLIN)) break;
     if (n > 0 && in_fd >= 0 && (fds[1].revents & POLLIN)) {
       char buf[4096];
@@ -255,7 +267,6 @@ void FileDiscovery::WatchLoop() {
       last_error = err;
     }
   }
-  if (in_fd >= 0) close(in_fd);
 }
 
 absl::StatusOr<std::unique_ptr<Plugin>> FileDiscovery::Create(const std::string& name,

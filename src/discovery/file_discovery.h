@@ -54,12 +54,14 @@ struct ParsedEndpoints {
 
 // Parses the file contents. Errors only for an unreadable document (not YAML, no `endpoints`
 // list, over the size cap); bad entries are reported in `skipped`.
-absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text,
-                                                   const Resolver& resolver);
+absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text, const Resolver& resolver);
 
 class FileDiscovery : public DiscoveryPlugin {
  public:
-  FileDiscovery(std::string name, std::string path, bool watch, Resolver resolver = ResolveHost);
+  // `poll_fallback_ms`: how often the file is re-read when no inotify event arrives (changes
+  // inotify cannot see, such as a symlink target outside the watched directory).
+  FileDiscovery(std::string name, std::string path, bool watch, Resolver resolver = ResolveHost,
+                int poll_fallback_ms = 2000);
   ~FileDiscovery() override;
   std::string_view Type() const override { return kFileDiscoveryType; }
 
@@ -76,15 +78,19 @@ class FileDiscovery : public DiscoveryPlugin {
                                                         const YAML::Node& params);
 
  private:
+  absl::Status StartWatch();
+  void StopWatch();
   void WatchLoop();
 
   const std::string path_;
   const bool watch_;
   const Resolver resolver_;
+  const int poll_fallback_ms_;
   datastore::EndpointWriter* writer_ = nullptr;
   std::string last_contents_;
   bool loaded_ = false;
-  int stop_fd_ = -1;
+  int stop_fd_ = -1;     // eventfd that wakes the watcher to stop
+  int inotify_fd_ = -1;  // watch on the file's directory
   std::thread watcher_;
 };
 

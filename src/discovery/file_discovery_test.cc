@@ -333,6 +333,19 @@ TEST_F(FileDiscoveryTest, UnchangedReloadPublishesNothing) {
   EXPECT_EQ(ds.GetSnapshot()->version, version);
 }
 
+// The watch exists before Start() returns: a change made right after it is seen through inotify
+// even when the fallback poll would take ten minutes.
+TEST_F(FileDiscoveryTest, ChangeRightAfterStartIsSeenWithoutThePollFallback) {
+  WriteInPlace(path_, Endpoints({{"a", "10.0.0.1"}}));
+  datastore::Datastore ds;
+  FileDiscovery fd("fd", path_, /*watch=*/true, FakeResolver(), /*poll_fallback_ms=*/600000);
+  ASSERT_TRUE(fd.Start(ds).ok());
+  WriteInPlace(path_, Endpoints({{"b", "10.0.0.2"}}));
+  EXPECT_TRUE(WaitForEndpoints(ds, {"default/b=10.0.0.2:8000"}))
+      << ::testing::PrintToString(Describe(*ds.GetSnapshot()));
+  fd.Stop();
+}
+
 TEST_F(FileDiscoveryTest, WatchPicksUpInPlaceRewrite) {
   WriteInPlace(path_, Endpoints({{"a", "10.0.0.1"}}));
   datastore::Datastore ds;

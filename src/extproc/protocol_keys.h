@@ -31,8 +31,9 @@ inline constexpr std::string_view kEventStreamContentType = "text/event-stream";
 
 // Headers the picker consumes and removes from what is forwarded upstream.
 inline constexpr std::string_view kStrippedControlHeaders[] = {
-    kObjectiveHeader,      kFairnessIdHeader,      kModelNameRewriteHeader, kObjectiveHeaderAlias,
-    kFairnessIdHeaderAlias, kModelNameRewriteHeaderAlias, kSubsetFilterKey};
+    kObjectiveHeader,      kFairnessIdHeader,      kModelNameRewriteHeader,
+    kObjectiveHeaderAlias, kFairnessIdHeaderAlias, kModelNameRewriteHeaderAlias,
+    kSubsetFilterKey};
 
 // Largest body chunk per ext_proc message: below Envoy's 64 KiB per-message limit, as GIE uses.
 inline constexpr size_t kBodyChunkBytes = 62000;

@@ -13,7 +13,8 @@ namespace {
 // One stream. Reactions may run concurrently (read and write completions, cancellation), so
 // the state is guarded by mu_; gRPC operations are started after releasing it, because gRPC may
 // run the next reaction inline on this thread.
-class StreamReactor final : public grpc::ServerBidiReactor<pb::ProcessingRequest, pb::ProcessingResponse> {
+class StreamReactor final
+    : public grpc::ServerBidiReactor<pb::ProcessingRequest, pb::ProcessingResponse> {
  public:
   StreamReactor(const requestcontrol::Director& director, const StreamOptions& options,
                 std::atomic<int64_t>& active)

@@ -36,8 +36,7 @@ class ExternalProcessorService final : public pb::ExternalProcessor::CallbackSer
 // Watch is not implemented (as in the reference). Thread-safe.
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
-  HealthService(std::function<bool()> live, std::function<bool()> leader,
-                bool leader_election);
+  HealthService(std::function<bool()> live, std::function<bool()> leader, bool leader_election);
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
                                   const grpc::health::v1::HealthCheckRequest* request,
                                   grpc::health::v1::HealthCheckResponse* response) override;

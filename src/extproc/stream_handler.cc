@@ -4,10 +4,10 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
-#include "common/strings.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "extproc/protocol_keys.h"
 
 namespace epp::extproc {
@@ -26,7 +26,7 @@ std::string NewRequestId() {
                 static_cast<unsigned long long>(lo));
   std::string hex(buf, 32);
   return StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
+                hex.substr(16, 4), "-", hex.substr(20));
 }
 
 void SetHeader(pb::HeaderMutation& m, std::string_view key, std::string_view value) {
@@ -44,7 +44,8 @@ void AddBodyChunks(std::string_view body, bool last_is_eos, bool request,
     size_t n = std::min(kBodyChunkBytes, body.size() - offset);
     pb::ProcessingResponse& r = out.emplace_back();
     pb::BodyResponse* br = request ? r.mutable_request_body() : r.mutable_response_body();
-    pb::StreamedBodyResponse* s = br->mutable_response()->mutable_body_mutation()->mutable_streamed_response();
+    pb::StreamedBodyResponse* s =
+        br->mutable_response()->mutable_body_mutation()->mutable_streamed_response();
     s->set_body(body.data() + offset, n);
     offset += n;
     s->set_end_of_stream(last_is_eos && offset >= body.size());
@@ -101,8 +102,7 @@ pb::ProcessingResponse ImmediateError(const absl::Status& status) {
   int http = HttpCode(status);
   auto* ir = r.mutable_immediate_response();
   ir->mutable_status()->set_code(static_cast<::envoy::type::v3::StatusCode>(http));
-  ir->set_body(StrCat(kErrorBodyPrefix, CodeName(status.code(), http), " - ",
-                            status.message()));
+  ir->set_body(StrCat(kErrorBodyPrefix, CodeName(status.code(), http), " - ", status.message()));
   ir->set_details(StrCat("inference_error_", http));
   SetHeader(*ir->mutable_headers(), kContentTypeHeader, "text/plain");
   return r;
@@ -226,7 +226,7 @@ absl::Status StreamHandler::OnRequestHeaders(const pb::HttpHeaders& h,
 void StreamHandler::OnRequestBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
   if (body_.size() + b.body().size() > options_.max_request_body_bytes) {
     EmitError(absl::OutOfRangeError(StrCat("request body is larger than ",
-                                                 options_.max_request_body_bytes, " bytes")),
+                                           options_.max_request_body_bytes, " bytes")),
               out);
     return;
   }
@@ -274,7 +274,8 @@ void StreamHandler::FillRouting(pb::CommonResponse& common, pb::ProcessingRespon
   for (std::string_view h : kStrippedControlHeaders) {
     if (headers_.count(std::string(h)) > 0) m->add_remove_headers(std::string(h));
   }
-  auto& ns = (*resp.mutable_dynamic_metadata()->mutable_fields())[std::string(kDestinationEndpointNamespace)];
+  auto& ns = (*resp.mutable_dynamic_metadata()
+                   ->mutable_fields())[std::string(kDestinationEndpointNamespace)];
   (*ns.mutable_struct_value()->mutable_fields())[std::string(kDestinationEndpointKey)]
       .set_string_value(destination_);
 }
@@ -328,7 +329,8 @@ void StreamHandler::OnResponseHeaders(const pb::HttpHeaders& h,
   out.emplace_back().mutable_response_headers();
 }
 
-void StreamHandler::OnResponseBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
+void StreamHandler::OnResponseBody(const pb::HttpBody& b,
+                                   std::vector<pb::ProcessingResponse>& out) {
   if (response_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
     // Echo at once so SSE tokens are not held back.
     AddBodyChunks(b.body(), b.end_of_stream(), /*request=*/false, out);
@@ -337,7 +339,8 @@ void StreamHandler::OnResponseBody(const pb::HttpBody& b, std::vector<pb::Proces
   out.emplace_back().mutable_response_body();
 }
 
-void StreamHandler::EmitError(const absl::Status& status, std::vector<pb::ProcessingResponse>& out) {
+void StreamHandler::EmitError(const absl::Status& status,
+                              std::vector<pb::ProcessingResponse>& out) {
   out.push_back(ImmediateError(status));
   done_ = true;
 }

@@ -41,7 +41,8 @@ class StreamHandler {
 
   // Processes one message and appends the answers to `out`. A non-OK status means the peer broke
   // the protocol (e.g. a body before headers): the stream must end with that status.
-  absl::Status OnMessage(const pb::ProcessingRequest& msg, std::vector<pb::ProcessingResponse>& out);
+  absl::Status OnMessage(const pb::ProcessingRequest& msg,
+                         std::vector<pb::ProcessingResponse>& out);
 
   // True once an ImmediateResponse has been sent: later messages are ignored and the stream
   // should finish when its writes drain.

@@ -19,8 +19,7 @@ absl::Status Invalid(std::string_view what) {
 }
 
 absl::Status JsonError(simdjson::error_code e) {
-  return absl::InvalidArgumentError(
-      StrCat("invalid JSON body: ", simdjson::error_message(e)));
+  return absl::InvalidArgumentError(StrCat("invalid JSON body: ", simdjson::error_message(e)));
 }
 
 Span SpanOf(std::string_view body, std::string_view raw) {
@@ -103,7 +102,8 @@ absl::StatusOr<ParsedRequest> ParseWith(od::parser& parser, ApiKind kind, std::s
     if (key == "model") {
       out.model_token = SpanOf(body, value.raw_json_token());
       std::string_view model;
-      if (value.get_string().get(model)) return Invalid("invalid request body: model must be a string");
+      if (value.get_string().get(model))
+        return Invalid("invalid request body: model must be a string");
       out.model = std::string(model);
       have_model = true;
     } else if (key == "stream") {

@@ -29,10 +29,10 @@ struct Span {
 
 struct ParsedRequest {
   ApiKind kind = ApiKind::kCompletions;
-  std::string model;     // unescaped value of "model"
-  Span model_token;      // raw JSON string token of "model", quotes included
-  bool stream = false;   // "stream": true
-  Span prompt;           // raw JSON of prompt / messages / input / items (per kind)
+  std::string model;    // unescaped value of "model"
+  Span model_token;     // raw JSON string token of "model", quotes included
+  bool stream = false;  // "stream": true
+  Span prompt;          // raw JSON of prompt / messages / input / items (per kind)
   std::string cache_salt;
 };
 

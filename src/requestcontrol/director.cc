@@ -3,9 +3,8 @@
 #include <random>
 #include <set>
 
-#include "common/strings.h"
-
 #include "common/host_port.h"
+#include "common/strings.h"
 
 namespace epp::requestcontrol {
 namespace {
@@ -41,9 +40,8 @@ absl::StatusOr<std::vector<const datastore::Endpoint*>> Director::Candidates(
   }
   if (out.empty()) {
     if (input.subset && !disable_subset_filter_) {
-      return absl::UnavailableError(StrCat(
-          "no endpoint in the pool matches the subset hint [", StrJoin(*input.subset, ","),
-          "]"));
+      return absl::UnavailableError(StrCat("no endpoint in the pool matches the subset hint [",
+                                           StrJoin(*input.subset, ","), "]"));
     }
     return absl::UnavailableError("no candidate endpoints in the pool");
   }

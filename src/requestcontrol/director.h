@@ -29,7 +29,7 @@ struct RequestInput {
 };
 
 struct Decision {
-  std::string destination;  // "ip:port[,ip:port...]", primary first
+  std::string destination;                              // "ip:port[,ip:port...]", primary first
   std::shared_ptr<const datastore::Snapshot> snapshot;  // keeps `endpoints` alive
   std::vector<const datastore::Endpoint*> endpoints;
   std::string incoming_model;

@@ -24,8 +24,8 @@ using EndpointRef = const datastore::Endpoint*;
 // What the scheduler knows of one request. Borrowed views; valid for the cycle.
 struct Request {
   std::string_view request_id;
-  std::string_view target_model;       // after any rewrite
-  std::string_view body;               // the (possibly rewritten) request body
+  std::string_view target_model;                   // after any rewrite
+  std::string_view body;                           // the (possibly rewritten) request body
   const request::ParsedRequest* parsed = nullptr;  // null for header-only requests
   const std::map<std::string, std::string>* headers = nullptr;
 };
@@ -37,7 +37,9 @@ class CycleState {
   struct Data {
     virtual ~Data() = default;
   };
-  void Write(std::string key, std::unique_ptr<Data> data) { data_[std::move(key)] = std::move(data); }
+  void Write(std::string key, std::unique_ptr<Data> data) {
+    data_[std::move(key)] = std::move(data);
+  }
   template <typename T>
   T* Read(std::string_view key) const {
     auto it = data_.find(key);
@@ -73,8 +75,7 @@ class Picker : public Plugin {
  public:
   using Plugin::Plugin;
   // Returns the chosen endpoints, best first (primary, then fallbacks). `scored` is non-empty.
-  virtual std::vector<EndpointRef> Pick(CycleState& state,
-                                        std::vector<ScoredEndpoint> scored) = 0;
+  virtual std::vector<EndpointRef> Pick(CycleState& state, std::vector<ScoredEndpoint> scored) = 0;
 };
 
 struct ProfileResult {
@@ -101,8 +102,7 @@ class ProfileHandler : public Plugin {
       const std::vector<std::string>& failed) = 0;
   // Chooses the primary profile; an error fails the request (no endpoint → 429).
   virtual absl::StatusOr<SchedulingResult> ProcessResults(
-      CycleState& state, const Request& request,
-      std::map<std::string, ProfileResult> results) = 0;
+      CycleState& state, const Request& request, std::map<std::string, ProfileResult> results) = 0;
 };
 
 }  // namespace epp::scheduling

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "common/strings.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 
 namespace epp::scheduling {
 
@@ -15,7 +15,7 @@ SchedulerProfile::SchedulerProfile(std::string name, std::vector<Filter*> filter
       picker_(picker) {}
 
 absl::StatusOr<ProfileResult> SchedulerProfile::Run(CycleState& state, const Request& request,
-                                                   std::span<const EndpointRef> candidates) const {
+                                                    std::span<const EndpointRef> candidates) const {
   std::vector<EndpointRef> current(candidates.begin(), candidates.end());
   for (Filter* f : filters_) {
     current = f->FilterEndpoints(state, request, current);
@@ -47,8 +47,8 @@ Scheduler::Scheduler(ProfileHandler* handler,
                      std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles)
     : handler_(handler), profiles_(std::move(profiles)) {}
 
-absl::StatusOr<SchedulingResult> Scheduler::Schedule(const Request& request,
-                                                     std::span<const EndpointRef> candidates) const {
+absl::StatusOr<SchedulingResult> Scheduler::Schedule(
+    const Request& request, std::span<const EndpointRef> candidates) const {
   CycleState state;
   std::map<std::string, ProfileResult> results;
   std::vector<std::string> failed;
@@ -74,9 +74,9 @@ absl::StatusOr<SchedulingResult> Scheduler::Schedule(const Request& request,
   return handler_->ProcessResults(state, request, std::move(results));
 }
 
-absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(const config::EndpointPickerConfig& config,
-                                                          config::PluginSet& plugins,
-                                                          const PluginRegistry& registry) {
+absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
+    const config::EndpointPickerConfig& config, config::PluginSet& plugins,
+    const PluginRegistry& registry) {
   // Role lists in declaration order.
   std::vector<ProfileHandler*> handlers;
   std::vector<Picker*> pickers;
@@ -85,9 +85,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(const config::Endpoint
     if (auto* k = dynamic_cast<Picker*>(p.get())) pickers.push_back(k);
   }
   if (handlers.size() > 1) {
-    return absl::InvalidArgumentError(StrCat(
-        "only one profile handler may be configured; found ", handlers[0]->Name(), " and ",
-        handlers[1]->Name()));
+    return absl::InvalidArgumentError(StrCat("only one profile handler may be configured; found ",
+                                             handlers[0]->Name(), " and ", handlers[1]->Name()));
   }
 
   std::vector<config::ProfileSpec> specs = config.profiles;
@@ -140,8 +139,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(const config::Endpoint
         used = true;
       }
       if (!used) {
-        return absl::InvalidArgumentError(StrCat(
-            where, " (", p->Type(), ") is not a filter, scorer or picker"));
+        return absl::InvalidArgumentError(
+            StrCat(where, " (", p->Type(), ") is not a filter, scorer or picker"));
       }
       if (ref.weight && dynamic_cast<Scorer*>(p) == nullptr) {
         return absl::InvalidArgumentError(StrCat(where, ": weight is only valid for scorers"));

@@ -43,7 +43,8 @@ class SchedulerProfile {
 
 class Scheduler {
  public:
-  Scheduler(ProfileHandler* handler, std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles);
+  Scheduler(ProfileHandler* handler,
+            std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles);
 
   // Runs a cycle over `candidates` (non-empty). ResourceExhausted when no endpoint results.
   absl::StatusOr<SchedulingResult> Schedule(const Request& request,
@@ -63,9 +64,9 @@ class Scheduler {
 // without picker → the first declared picker, else a new max-score-picker; a scorer without
 // weight → 1; one profile and no handler → a new single-profile-handler. Plugins it creates are
 // added to `plugins`, built with `registry`. Errors name the profile and plugin.
-absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(const config::EndpointPickerConfig& config,
-                                                          config::PluginSet& plugins,
-                                                          const PluginRegistry& registry);
+absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
+    const config::EndpointPickerConfig& config, config::PluginSet& plugins,
+    const PluginRegistry& registry);
 
 }  // namespace epp::scheduling
 

@@ -38,8 +38,9 @@ MaxScorePicker::MaxScorePicker(std::string name, int max_endpoints)
 
 std::vector<EndpointRef> MaxScorePicker::Pick(CycleState&, std::vector<ScoredEndpoint> scored) {
   std::shuffle(scored.begin(), scored.end(), ThreadRng());
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const ScoredEndpoint& a, const ScoredEndpoint& b) { return a.score > b.score; });
+  std::stable_sort(
+      scored.begin(), scored.end(),
+      [](const ScoredEndpoint& a, const ScoredEndpoint& b) { return a.score > b.score; });
   return Take(scored, max_endpoints_);
 }
 
