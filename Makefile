@@ -20,7 +20,7 @@ unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 e2e: build
-	$(PYTEST) -q tests/e2e
+	EPP_E2E_REQUIRE_BINARY=1 $(PYTEST) -q tests/e2e
 
 test: unit e2e
 

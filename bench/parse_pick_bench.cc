@@ -72,7 +72,7 @@ void BM_ParseAndPick(benchmark::State& state) {
   std::string body = ChatBody(static_cast<size_t>(state.range(0)));
   size_t size = body.size();
   body.reserve(size + request::ParsePaddingBytes());
-  std::map<std::string, std::string> headers = {{":path", "/v1/chat/completions"}};
+  std::map<std::string, std::string, std::less<>> headers = {{":path", "/v1/chat/completions"}};
   requestcontrol::RequestInput in;
   in.path = "/v1/chat/completions";
   in.headers = &headers;
@@ -113,7 +113,7 @@ void BM_StreamFullDuplex(benchmark::State& state) {
     extproc::StreamHandler handler(*F().director, opts);
     out.clear();
     (void)handler.OnMessage(headers, out);
-    for (const auto& c : chunks) (void)handler.OnMessage(c, out);
+    for (auto& c : chunks) (void)handler.OnMessage(c, out);
     if (out.empty() || handler.done()) state.SkipWithError("no routing answer");
     benchmark::DoNotOptimize(out);
   }

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -38,11 +39,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Optio
   return grpc::SslServerCredentials(ssl);
 }
 
-void ApplyChannelArgs(grpc::ServerBuilder& b) {
-  // BUFFERED mode carries the whole body in one message. No gRPC cap: the stream handler
-  // enforces --max-request-body-bytes and answers 413, where a gRPC cap would fail the stream
-  // (a 500 from Envoy). The peer is the proxy, whose own buffer limit bounds the message.
-  b.SetMaxReceiveMessageSize(-1);
+void ApplyChannelArgs(grpc::ServerBuilder& b, uint64_t max_request_body_bytes) {
+  // BUFFERED mode carries the whole body in one message. The cap bounds what one message can
+  // make gRPC buffer; up to it the stream handler answers 413 for bodies over the limit, past it
+  // gRPC fails the stream (Envoy answers 500). Keep Envoy's buffer limit at or below
+  // --max-request-body-bytes and Envoy answers 413 itself first.
+  b.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(max_request_body_bytes + (1 << 20), std::numeric_limits<int>::max())));
   // A stale server on the port must make bind fail, not share the port silently.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Tolerate proxies that keep connections alive with frequent pings.
@@ -84,6 +87,9 @@ int Run(int argc, char** argv) {
   }
   if (!cfg.ok()) return Fail(cfg.status());
 
+  // Declared before the plugins so it outlives the discovery watcher, which writes into it until
+  // the plugin set is destroyed (its destructor stops the watcher).
+  datastore::Datastore datastore;
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
   auto plugins = config::InstantiatePlugins(*cfg, registry);
@@ -110,7 +116,6 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  datastore::Datastore datastore;
   if (absl::Status s = discovery->Start(datastore); !s.ok()) return Fail(s);
 
   requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter);
@@ -128,7 +133,7 @@ int Run(int argc, char** argv) {
   builder.AddListeningPort(JoinHostPort(opts->bind_address, opts->grpc_port), *creds, &grpc_port);
   builder.RegisterService(&service);
   if (opts->health_checking) builder.RegisterService(&health);
-  ApplyChannelArgs(builder);
+  ApplyChannelArgs(builder, opts->max_request_body_bytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     return Fail(absl::UnavailableError(StrCat("cannot listen on ext_proc port ", opts->grpc_port)));

@@ -1,5 +1,6 @@
 #include "config/endpoint_picker_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -96,6 +97,7 @@ absl::Status ParseProfiles(const YAML::Node& list, EndpointPickerConfig& out) {
           } catch (const YAML::Exception&) {
             return Err(rpath + ".weight", "must be a number");
           }
+          if (!std::isfinite(*ref.weight)) return Err(rpath + ".weight", "must be finite");
         }
         profile.plugins.push_back(std::move(ref));
       }

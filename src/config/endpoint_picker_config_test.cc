@@ -97,6 +97,22 @@ schedulingProfiles:
   EXPECT_EQ(c->profiles[0].plugins[0].weight.value_or(-1), 3.0);
 }
 
+TEST(ParseEndpointPickerConfigTest, NonFiniteWeightRejected) {
+  for (const char* w : {".nan", ".inf", "-.inf"}) {
+    auto c = ParseEndpointPickerConfig(WithHeader(std::string(R"(
+plugins:
+- type: s
+schedulingProfiles:
+- name: p
+  plugins:
+  - pluginRef: s
+    weight: )") + w + "\n"));
+    ASSERT_FALSE(c.ok()) << w;
+    EXPECT_NE(c.status().message().find("weight: must be finite"), std::string::npos)
+        << c.status();
+  }
+}
+
 TEST(ParseEndpointPickerConfigTest, DataLayerSources) {
   auto c = ParseEndpointPickerConfig(WithHeader(R"(
 plugins:

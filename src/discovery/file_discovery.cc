@@ -196,12 +196,14 @@ absl::Status FileDiscovery::Reload() {
 }
 
 absl::Status FileDiscovery::Start(datastore::EndpointWriter& writer) {
+  if (writer_ != nullptr) return absl::FailedPreconditionError("file-discovery: started twice");
   writer_ = &writer;
   // The watch is set up before the first read, so a change made right after Start() returns
   // is an inotify event rather than something only the fallback poll notices.
   if (watch_) RETURN_IF_ERROR(StartWatch());
   if (absl::Status s = Reload(); !s.ok()) {
     StopWatch();
+    writer_ = nullptr;  // a failed start may be retried
     return s;
   }
   writer_->SetPoolReady(true);
@@ -218,7 +220,8 @@ absl::Status FileDiscovery::StartWatch() {
   size_t slash = path_.rfind('/');
   if (slash != std::string::npos) dir = slash == 0 ? "/" : path_.substr(0, slash);
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  uint32_t mask = IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB;
+  // No IN_MODIFY: it fires mid-write, and a file cut between entries is still valid YAML.
+  uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB;
   if (inotify_fd_ < 0 || inotify_add_watch(inotify_fd_, dir.c_str(), mask) < 0) {
     EPP_LOG_WARN("file-discovery: cannot watch {}; polling every {} ms", dir, poll_fallback_ms_);
   }

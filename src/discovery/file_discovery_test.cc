@@ -290,6 +290,15 @@ TEST_F(FileDiscoveryTest, StartOnMissingFileFails) {
   fd.Stop();  // nothing started; must not hang
 }
 
+TEST_F(FileDiscoveryTest, StartTwiceIsRejected) {
+  WriteInPlace(path_, Endpoints({{"a", "10.0.0.1"}}));
+  datastore::Datastore ds;
+  FileDiscovery fd("fd", path_, /*watch=*/true, FakeResolver());
+  ASSERT_TRUE(fd.Start(ds).ok());
+  EXPECT_EQ(fd.Start(ds).code(), absl::StatusCode::kFailedPrecondition);
+  fd.Stop();
+}
+
 TEST_F(FileDiscoveryTest, StartOnInvalidFileFails) {
   WriteInPlace(path_, "pods: []\n");
   datastore::Datastore ds;

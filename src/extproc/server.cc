@@ -5,14 +5,17 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "extproc/protocol_keys.h"
 
 namespace epp::extproc {
 namespace {
 
 // One stream. Reactions may run concurrently (read and write completions, cancellation), so
-// the state is guarded by mu_; gRPC operations are started after releasing it, because gRPC may
-// run the next reaction inline on this thread.
+// the state is guarded by mu_. Each reaction decides under the lock and starts gRPC operations
+// after releasing it, because gRPC may run the next reaction inline on this thread. Answers are
+// queued in the same critical section that produced them, so no other reaction can see the
+// handler finished while its last answers are still on their way to the queue.
 class StreamReactor final
     : public grpc::ServerBidiReactor<pb::ProcessingRequest, pb::ProcessingResponse> {
  public:
@@ -33,24 +36,37 @@ class StreamReactor final
       MaybeFinish();
       return;
     }
-    std::vector<pb::ProcessingResponse> answers;
-    absl::Status s;
-    bool stop_reading = false;
+    const pb::ProcessingResponse* first = nullptr;
+    bool read_more = false;
     {
       absl::MutexLock lock(&mu_);
-      s = handler_.OnMessage(in_, answers);
+      std::vector<pb::ProcessingResponse> answers;
+      absl::Status s = handler_.OnMessage(in_, answers);
       if (!s.ok()) {
-        EPP_LOG_WARN("ext_proc stream: {}", s.ToString());
+        EPP_LOG_WARN("ext_proc stream: {}", SV(s.message()));
         error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
-        stop_reading = true;
       }
+      if (!cancelled_ && !write_failed_ && !finished_) {
+        // std::deque keeps references to queued elements valid across push_back.
+        for (auto& a : answers) queue_.push_back(std::move(a));
+        if (!writing_ && !queue_.empty()) {
+          writing_ = true;
+          first = &queue_.front();
+        }
+      }
+      // After an error or an immediate response nothing more will be answered: stop reading.
+      read_more = s.ok() && !handler_.done() && !finished_;
     }
-    Enqueue(std::move(answers));
-    if (stop_reading) {
+    // A large message (a BUFFERED body) must not stay allocated for the rest of the stream.
+    if (in_.has_request_body() && in_.request_body().body().size() > kBodyChunkBytes) {
+      in_ = pb::ProcessingRequest();
+    }
+    if (first != nullptr) StartWrite(first);
+    if (read_more) {
+      StartRead(&in_);
+    } else {
       MaybeFinish();
-      return;
     }
-    StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -65,6 +81,9 @@ class StreamReactor final
       if (!queue_.empty()) next = &queue_.front();
       writing_ = next != nullptr;
     }
+    // Each answer is written without grpc::WriteOptions::set_buffer_hint(): with gRPC 1.51 a
+    // hinted burst (header answer + body chunks) held the flush for up to a second at
+    // concurrency 1 (bench/added_latency.py measured p99 1.07 s), so every write flushes.
     if (next != nullptr) {
       StartWrite(next);
     } else {
@@ -86,25 +105,6 @@ class StreamReactor final
   }
 
  private:
-  // Each answer is written without grpc::WriteOptions::set_buffer_hint(): with gRPC 1.51 a hinted
-  // burst (header answer + body chunks) held the flush for up to a second at concurrency 1
-  // (bench/added_latency.py measured p99 1.07 s), so every write flushes.
-  void Enqueue(std::vector<pb::ProcessingResponse> answers) {
-    if (answers.empty()) return;
-    const pb::ProcessingResponse* first = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_ || write_failed_) return;
-      // std::deque keeps references to existing elements valid across push_back.
-      for (auto& a : answers) queue_.push_back(std::move(a));
-      if (!writing_) {
-        writing_ = true;
-        first = &queue_.front();
-      }
-    }
-    if (first != nullptr) StartWrite(first);
-  }
-
   void MaybeFinish() {
     grpc::Status status;
     {

@@ -117,11 +117,19 @@ StreamHandler::StreamHandler(const requestcontrol::Director& director, const Str
 
 absl::Status StreamHandler::OnMessage(const pb::ProcessingRequest& msg,
                                       std::vector<pb::ProcessingResponse>& out) {
+  pb::ProcessingRequest copy = msg;
+  return OnMessage(copy, out);
+}
+
+absl::Status StreamHandler::OnMessage(pb::ProcessingRequest& msg,
+                                      std::vector<pb::ProcessingResponse>& out) {
   if (done_ || msg.observability_mode()) return absl::OkStatus();
-  if (msg.has_protocol_config()) {
+  // The modes are fixed by the first message; a later protocol_config cannot change them.
+  if (!saw_first_message_ && msg.has_protocol_config()) {
     request_body_mode_ = msg.protocol_config().request_body_mode();
     response_body_mode_ = msg.protocol_config().response_body_mode();
   }
+  saw_first_message_ = true;
   switch (msg.request_case()) {
     case pb::ProcessingRequest::kRequestHeaders:
       return OnRequestHeaders(msg.request_headers(), msg, out);
@@ -141,13 +149,14 @@ absl::Status StreamHandler::OnMessage(const pb::ProcessingRequest& msg,
       if (phase_ != Phase::kRequestDone) {
         return absl::InvalidArgumentError("response_headers received before the request ended");
       }
+      ReadServedEndpoint(msg);
       OnResponseHeaders(msg.response_headers(), out);
       return absl::OkStatus();
     case pb::ProcessingRequest::kResponseBody:
       if (phase_ != Phase::kRequestDone) {
         return absl::InvalidArgumentError("response_body received before the request ended");
       }
-      OnResponseBody(msg.response_body(), out);
+      OnResponseBody(*msg.mutable_response_body(), out);
       return absl::OkStatus();
     case pb::ProcessingRequest::kResponseTrailers:
       out.emplace_back().mutable_response_trailers();
@@ -169,7 +178,7 @@ absl::Status StreamHandler::OnRequestHeaders(const pb::HttpHeaders& h,
     const std::string& v = hv.raw_value().empty() ? hv.value() : hv.raw_value();
     headers_[absl::AsciiStrToLower(hv.key())] = v;
   }
-  auto rid = headers_.find(std::string(kRequestIdHeader));
+  auto rid = headers_.find(kRequestIdHeader);
   if (rid != headers_.end() && !rid->second.empty()) {
     request_id_ = rid->second;
   } else {
@@ -181,20 +190,27 @@ absl::Status StreamHandler::OnRequestHeaders(const pb::HttpHeaders& h,
   if (ns != fm.end()) {
     auto key = ns->second.fields().find(std::string(kSubsetFilterKey));
     if (key != ns->second.fields().end()) {
-      std::vector<std::string> subset;
+      // A list of "ip:port" strings (the protocol), or one comma-separated string (what some
+      // proxies send). Any other type is ignored, as the reference ignores it: whole pool.
       const auto& v = key->second;
       if (v.has_list_value()) {
+        std::vector<std::string> subset;
         for (const auto& item : v.list_value().values()) {
           if (item.has_string_value() && !item.string_value().empty()) {
             subset.push_back(item.string_value());
           }
         }
+        subset_ = std::move(subset);
       } else if (v.has_string_value()) {
+        std::vector<std::string> subset;
         for (auto part : absl::StrSplit(v.string_value(), ',', absl::SkipWhitespace())) {
           subset.emplace_back(absl::StripAsciiWhitespace(part));
         }
+        subset_ = std::move(subset);
+      } else {
+        EPP_LOG_DEBUG("request {}: ignoring a subset hint that is neither a list nor a string",
+                      request_id_);
       }
-      subset_ = std::move(subset);
     }
   }
   phase_ = Phase::kRequestBody;
@@ -214,21 +230,33 @@ absl::Status StreamHandler::OnRequestHeaders(const pb::HttpHeaders& h,
               out);
     return absl::OkStatus();
   }
-  auto cl = headers_.find(std::string(kContentLengthHeader));
+  auto cl = headers_.find(kContentLengthHeader);
   size_t expected = 0;
-  if (cl != headers_.end() && absl::SimpleAtoi(cl->second, &expected) &&
-      expected <= options_.max_request_body_bytes) {
+  if (cl != headers_.end() && absl::SimpleAtoi(cl->second, &expected)) {
+    if (expected > options_.max_request_body_bytes) {
+      EmitError(TooLarge(), out);
+      return absl::OkStatus();
+    }
+    // One buffer for the whole body, padded for the parser: no copy as chunks arrive.
     body_.reserve(expected + request::ParsePaddingBytes());
   }
   return absl::OkStatus();
 }
 
+absl::Status StreamHandler::TooLarge() const {
+  return absl::OutOfRangeError(
+      StrCat("request body is larger than ", options_.max_request_body_bytes, " bytes"));
+}
+
 void StreamHandler::OnRequestBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
-  if (body_.size() + b.body().size() > options_.max_request_body_bytes) {
-    EmitError(absl::OutOfRangeError(StrCat("request body is larger than ",
-                                           options_.max_request_body_bytes, " bytes")),
-              out);
+  size_t need = body_.size() + b.body().size();
+  if (need > options_.max_request_body_bytes) {
+    EmitError(TooLarge(), out);
     return;
+  }
+  if (body_.capacity() < need + request::ParsePaddingBytes()) {
+    // Without a Content-Length: grow geometrically, keeping room for the parser's padding.
+    body_.reserve(std::max(body_.capacity() * 2, need + request::ParsePaddingBytes()));
   }
   body_.append(b.body());
   // In the buffered modes Envoy sends the body in one message, with end_of_stream false when
@@ -253,13 +281,13 @@ requestcontrol::RequestInput StreamHandler::Input() const {
   in.headers = &headers_;
   in.subset = subset_;
   auto find = [this](std::string_view a, std::string_view b) -> std::string_view {
-    auto it = headers_.find(std::string(a));
+    auto it = headers_.find(a);
     if (it != headers_.end() && !it->second.empty()) return it->second;
-    it = headers_.find(std::string(b));
+    it = headers_.find(b);
     return it != headers_.end() ? std::string_view(it->second) : std::string_view();
   };
   in.model_rewrite = find(kModelNameRewriteHeader, kModelNameRewriteHeaderAlias);
-  auto path = headers_.find(std::string(kPathHeader));
+  auto path = headers_.find(kPathHeader);
   if (path != headers_.end()) in.path = path->second;
   return in;
 }
@@ -272,7 +300,7 @@ void StreamHandler::FillRouting(pb::CommonResponse& common, pb::ProcessingRespon
   if (content_length) SetHeader(*m, kContentLengthHeader, StrCat(*content_length));
   if (generated_request_id_) SetHeader(*m, kRequestIdHeader, request_id_);
   for (std::string_view h : kStrippedControlHeaders) {
-    if (headers_.count(std::string(h)) > 0) m->add_remove_headers(std::string(h));
+    if (headers_.count(h) > 0) m->add_remove_headers(std::string(h));
   }
   auto& ns = (*resp.mutable_dynamic_metadata()
                    ->mutable_fields())[std::string(kDestinationEndpointNamespace)];
@@ -311,6 +339,7 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
     pb::ProcessingResponse& h = out.emplace_back();
     FillRouting(*h.mutable_request_headers()->mutable_response(), h, body.size());
     AddBodyChunks(body, /*last_is_eos=*/!trailers_follow, /*request=*/true, out);
+    ReleaseBodies();
     return;
   }
   // BUFFERED: headers were answered already; the body answer carries the routing. Envoy applies
@@ -320,7 +349,28 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
   FillRouting(*common, r, forwarded_body_ ? std::optional<size_t>(body.size()) : std::nullopt);
   if (forwarded_body_) {
     common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
-    common->mutable_body_mutation()->set_body(*forwarded_body_);
+    common->mutable_body_mutation()->set_body(std::move(*forwarded_body_));
+  }
+  ReleaseBodies();
+}
+
+void StreamHandler::ReleaseBodies() {
+  // The answers own their copies now; the stream may live for minutes of streamed output.
+  std::string().swap(body_);
+  forwarded_body_.reset();
+}
+
+void StreamHandler::ReadServedEndpoint(const pb::ProcessingRequest& msg) {
+  const auto& fm = msg.metadata_context().filter_metadata();
+  auto ns = fm.find(std::string(kDestinationEndpointNamespace));
+  if (ns == fm.end()) return;
+  auto key = ns->second.fields().find(std::string(kDestinationEndpointServedKey));
+  if (key == ns->second.fields().end() || !key->second.has_string_value()) return;
+  served_endpoint_ = key->second.string_value();
+  if (served_endpoint_ != destination_) {
+    // A fallback from the list served it (or the proxy ignored the pick).
+    EPP_LOG_DEBUG("request {}: picked {}, served by {}", request_id_, destination_,
+                  served_endpoint_);
   }
 }
 
@@ -329,10 +379,19 @@ void StreamHandler::OnResponseHeaders(const pb::HttpHeaders& h,
   out.emplace_back().mutable_response_headers();
 }
 
-void StreamHandler::OnResponseBody(const pb::HttpBody& b,
-                                   std::vector<pb::ProcessingResponse>& out) {
+void StreamHandler::OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
   if (response_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
-    // Echo at once so SSE tokens are not held back.
+    // Echo at once so SSE tokens are not held back; a chunk that fits one answer is moved.
+    if (b.body().size() <= kBodyChunkBytes) {
+      pb::StreamedBodyResponse* s = out.emplace_back()
+                                        .mutable_response_body()
+                                        ->mutable_response()
+                                        ->mutable_body_mutation()
+                                        ->mutable_streamed_response();
+      s->mutable_body()->swap(*b.mutable_body());
+      s->set_end_of_stream(b.end_of_stream());
+      return;
+    }
     AddBodyChunks(b.body(), b.end_of_stream(), /*request=*/false, out);
     return;
   }

@@ -40,7 +40,10 @@ class StreamHandler {
   StreamHandler(const requestcontrol::Director& director, const StreamOptions& options);
 
   // Processes one message and appends the answers to `out`. A non-OK status means the peer broke
-  // the protocol (e.g. a body before headers): the stream must end with that status.
+  // the protocol (e.g. a body before headers): the stream must end with that status. This
+  // overload may move payload bytes out of `msg` (a response body chunk is echoed without a
+  // copy); the const overload copies.
+  absl::Status OnMessage(pb::ProcessingRequest& msg, std::vector<pb::ProcessingResponse>& out);
   absl::Status OnMessage(const pb::ProcessingRequest& msg,
                          std::vector<pb::ProcessingResponse>& out);
 
@@ -51,6 +54,11 @@ class StreamHandler {
   // The destination picked for this request ("" before the pick).
   const std::string& destination() const { return destination_; }
 
+  // The endpoint the proxy reports as having served the request
+  // (`envoy.lb`/`x-gateway-destination-endpoint-served` in the response-path metadata); "" until
+  // a response message carries it (Envoy sends it only when configured to).
+  const std::string& served_endpoint() const { return served_endpoint_; }
+
  private:
   enum class Phase { kAwaitRequestHeaders, kRequestBody, kRequestDone };
   using BodyMode = ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::BodySendMode;
@@ -60,12 +68,15 @@ class StreamHandler {
   void OnRequestBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
   void OnRequestTrailers(std::vector<pb::ProcessingResponse>& out);
   void OnResponseHeaders(const pb::HttpHeaders& h, std::vector<pb::ProcessingResponse>& out);
-  void OnResponseBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
+  void OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
+  void ReadServedEndpoint(const pb::ProcessingRequest& msg);
 
   // Runs the director on the complete body and emits the answers for the body mode.
   void Decide(bool trailers_follow, std::vector<pb::ProcessingResponse>& out);
   void DecideHeaderOnly(std::vector<pb::ProcessingResponse>& out);
   void EmitError(const absl::Status& status, std::vector<pb::ProcessingResponse>& out);
+  absl::Status TooLarge() const;
+  void ReleaseBodies();
   void FillRouting(pb::CommonResponse& common, pb::ProcessingResponse& resp,
                    std::optional<size_t> content_length) const;
   requestcontrol::RequestInput Input() const;
@@ -76,13 +87,15 @@ class StreamHandler {
   BodyMode request_body_mode_;
   BodyMode response_body_mode_;
   bool done_ = false;
+  bool saw_first_message_ = false;
 
-  std::map<std::string, std::string> headers_;  // lower-case keys
+  std::map<std::string, std::string, std::less<>> headers_;  // lower-case keys
   std::string request_id_;
   bool generated_request_id_ = false;
   std::optional<std::vector<std::string>> subset_;
   std::string body_;
   std::string destination_;
+  std::string served_endpoint_;
   std::optional<std::string> forwarded_body_;  // rewritten body, when the model changed
 };
 

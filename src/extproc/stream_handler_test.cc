@@ -588,6 +588,22 @@ TEST_F(StreamHandlerTest, FullDuplexResponsePath) {
   EXPECT_FALSE(h->done());
 }
 
+TEST_F(StreamHandlerTest, ReadsServedEndpointFromResponseMetadata) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  Feed(*h, RequestBody(kChatBody, true));
+  EXPECT_EQ(h->served_endpoint(), "");
+  pb::ProcessingRequest resp = ResponseHeaders();
+  auto& ns = (*resp.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb"];
+  (*ns.mutable_fields())["x-gateway-destination-endpoint-served"].set_string_value(
+      "10.0.0.9:8000");
+  auto out = Feed(*h, resp);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response_headers());
+  EXPECT_EQ(h->served_endpoint(), "10.0.0.9:8000");
+}
+
 TEST_F(StreamHandlerTest, BufferedResponseBodyAnsweredEmpty) {
   FillPool();
   auto h = NewHandler();
@@ -639,6 +655,62 @@ TEST(ImmediateErrorTest, MapsStatusToHttp) {
     ASSERT_NE(ct, nullptr);
     EXPECT_EQ(ct->header().raw_value(), "text/plain");
   }
+}
+
+}  // namespace
+}  // namespace epp::extproc
+
+namespace epp::extproc {
+namespace {
+
+TEST_F(StreamHandlerTest, ContentLengthOverLimitIs413AtTheHeaders) {
+  FillPool();
+  options_.max_request_body_bytes = 50;
+  auto h = NewHandler();
+  auto out = Feed(*h, RequestHeaders({{"content-length", "51"}}));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_immediate_response());
+  EXPECT_EQ(out[0].immediate_response().status().code(), 413);
+  EXPECT_TRUE(h->done());
+}
+
+TEST_F(StreamHandlerTest, LaterProtocolConfigDoesNotChangeTheMode) {
+  FillPool();
+  auto h = NewHandler();
+  EXPECT_THAT(Feed(*h, RequestHeaders({})), IsEmpty());  // FULL_DUPLEX_STREAMED
+  pb::ProcessingRequest body = RequestBody(kChatBody, true);
+  body.mutable_protocol_config()->set_request_body_mode(ProcessingMode::BUFFERED);
+  auto out = Feed(*h, body);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].has_request_headers());
+  EXPECT_TRUE(out[1].request_body().response().body_mutation().has_streamed_response());
+}
+
+TEST_F(StreamHandlerTest, SubsetHintOfAnotherTypeIsIgnored) {
+  FillPool();
+  auto h = NewHandler();
+  pb::ProcessingRequest headers = RequestHeaders({});
+  auto& ns = (*headers.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb.subset_hint"];
+  (*ns.mutable_fields())["x-gateway-destination-endpoint-subset"].set_number_value(3);
+  Feed(*h, headers);
+  auto out = Feed(*h, RequestBody(kChatBody, true));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].has_request_headers()) << "a non-list hint must not empty the pool";
+}
+
+TEST_F(StreamHandlerTest, ResponseChunkIsMovedFromTheRequestMessage) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  Feed(*h, RequestBody(kChatBody, true));
+  Feed(*h, ResponseHeaders());
+  pb::ProcessingRequest chunk = ResponseBody("data: {\"x\":1}\n\n", false);
+  std::vector<pb::ProcessingResponse> out;
+  ASSERT_TRUE(h->OnMessage(chunk, out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].response_body().response().body_mutation().streamed_response().body(),
+            "data: {\"x\":1}\n\n");
+  EXPECT_TRUE(chunk.response_body().body().empty()) << "the echo took the bytes, not a copy";
 }
 
 }  // namespace

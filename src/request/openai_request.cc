@@ -22,13 +22,25 @@ absl::Status JsonError(simdjson::error_code e) {
   return absl::InvalidArgumentError(StrCat("invalid JSON body: ", simdjson::error_message(e)));
 }
 
+// The span of `raw` in `body`. Scalar tokens from simdjson carry the whitespace that follows
+// them; it is not part of the value.
 Span SpanOf(std::string_view body, std::string_view raw) {
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' ||
+                          raw.back() == '\r')) {
+    raw.remove_suffix(1);
+  }
   return Span{static_cast<size_t>(raw.data() - body.data()), raw.size()};
 }
 
-// Returns the raw bytes of a value (scalar token, or whole array/object) and whether the value
-// is "non-empty" for the validation rules: a non-empty string or array, any object or number.
-absl::StatusOr<std::pair<std::string_view, bool>> RawValue(od::value& v) {
+struct RawJson {
+  std::string_view raw;
+  bool nonempty = false;  // a non-empty string or array, any object or number
+  bool is_null = false;
+};
+
+// Returns the raw bytes of a value (scalar token, or whole array/object) and what the
+// validation rules need to know about it.
+absl::StatusOr<RawJson> RawValue(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return JsonError(e);
   std::string_view raw;
@@ -39,26 +51,26 @@ absl::StatusOr<std::pair<std::string_view, bool>> RawValue(od::value& v) {
       size_t n = 0;
       if (auto e = arr.count_elements().get(n)) return JsonError(e);
       if (auto e = arr.raw_json().get(raw)) return JsonError(e);
-      return std::make_pair(raw, n > 0);
+      return RawJson{raw, n > 0};
     }
     case od::json_type::object: {
       od::object obj;
       if (auto e = v.get_object().get(obj)) return JsonError(e);
       if (auto e = obj.raw_json().get(raw)) return JsonError(e);
-      return std::make_pair(raw, true);
+      return RawJson{raw, true};
     }
     case od::json_type::string: {
       raw = v.raw_json_token();
       std::string_view s;
       if (auto e = v.get_string().get(s)) return JsonError(e);
-      return std::make_pair(raw, !s.empty());
+      return RawJson{raw, !s.empty()};
     }
     case od::json_type::null:
       raw = v.raw_json_token();
-      return std::make_pair(raw, false);
+      return RawJson{raw, false, /*is_null=*/true};
     default:
       raw = v.raw_json_token();
-      return std::make_pair(raw, true);
+      return RawJson{raw, true};
   }
 }
 
@@ -93,6 +105,7 @@ absl::StatusOr<ParsedRequest> ParseWith(od::parser& parser, ApiKind kind, std::s
   bool have_model = false;
   bool have_prompt = false;
   bool prompt_nonempty = false;
+  bool prompt_null = false;
   for (auto field_result : root) {
     od::field field;
     if (auto e = std::move(field_result).get(field)) return JsonError(e);
@@ -123,9 +136,10 @@ absl::StatusOr<ParsedRequest> ParseWith(od::parser& parser, ApiKind kind, std::s
     } else if (key == prompt_field) {
       auto raw = RawValue(value);
       if (!raw.ok()) return raw.status();
-      out.prompt = SpanOf(body, raw->first);
+      out.prompt = SpanOf(body, raw->raw);
       have_prompt = true;
-      prompt_nonempty = raw->second;
+      prompt_nonempty = raw->nonempty;
+      prompt_null = raw->is_null;
     }
     // Other values are skipped by the iterator; structural errors in them surface as the
     // error of the next field.
@@ -149,12 +163,12 @@ absl::StatusOr<ParsedRequest> ParseWith(od::parser& parser, ApiKind kind, std::s
       break;
     case ApiKind::kEmbeddings:
     case ApiKind::kResponses:
-      if (!have_prompt || out.prompt.In(body) == "null") {
+      if (!have_prompt || prompt_null) {
         return Invalid(StrCat("invalid ", ApiKindName(kind), " request: input is required"));
       }
       break;
     case ApiKind::kConversations:
-      if (!have_prompt || out.prompt.In(body) == "null") {
+      if (!have_prompt || prompt_null) {
         return Invalid("invalid conversations request: items is required");
       }
       break;

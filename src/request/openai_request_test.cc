@@ -85,6 +85,9 @@ TEST(ParseRequestTest, Errors) {
       {ApiKind::kEmbeddings, R"({"model":"m"})", "input is required"},
       {ApiKind::kResponses, R"({"model":"m","input":null})", "input is required"},
       {ApiKind::kConversations, R"({"model":"m"})", "items is required"},
+      {ApiKind::kEmbeddings, R"({"model":"m","input":null })", "input is required"},
+      {ApiKind::kConversations, R"({"model":"m","items" : null
+})", "items is required"},
   };
   for (const auto& c : cases) {
     auto r = Parse(c.kind, c.body);
@@ -108,6 +111,14 @@ TEST(ParseRequestTest, ParsesInPlaceWithPadding) {
   auto r = ParseRequest(ApiKind::kCompletions, std::string_view(body.data(), size), body.size());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->model, "m");
+}
+
+TEST(ParseRequestTest, SpansExcludeTrailingWhitespace) {
+  std::string body = "{\"model\" : \"m\" ,\n \"prompt\": \"p\"\t\n}";
+  auto r = Parse(ApiKind::kCompletions, body);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->model_token.In(body), "\"m\"");
+  EXPECT_EQ(r->prompt.In(body), "\"p\"");
 }
 
 TEST(SpliceModelTest, ReplacesOnlyTheToken) {

@@ -57,11 +57,9 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
   d.incoming_model = parsed->model;
   d.target_model = parsed->model;
   d.stream = parsed->stream;
-  std::string_view effective_body = body;
   if (!input.model_rewrite.empty() && input.model_rewrite != parsed->model) {
     d.target_model = std::string(input.model_rewrite);
     d.rewritten_body = request::SpliceModel(body, parsed->model_token, d.target_model);
-    effective_body = *d.rewritten_body;
   }
 
   auto snapshot = datastore_.GetSnapshot();
@@ -71,7 +69,8 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
   scheduling::Request req;
   req.request_id = input.request_id;
   req.target_model = d.target_model;
-  req.body = effective_body;
+  // The original body: the parsed spans index into it (the prompt is the same in both).
+  req.body = body;
   req.parsed = &*parsed;
   req.headers = input.headers;
   auto result = scheduler_.Schedule(req, *candidates);

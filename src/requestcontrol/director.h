@@ -21,7 +21,7 @@ namespace epp::requestcontrol {
 struct RequestInput {
   std::string_view request_id;
   std::string_view path;
-  const std::map<std::string, std::string>* headers = nullptr;  // lower-case keys
+  const std::map<std::string, std::string, std::less<>>* headers = nullptr;  // lower-case keys
   // The `x-gateway-destination-endpoint-subset` hint: absent = whole pool; present (even
   // empty) = only these "ip:port" entries, matched by IP.
   std::optional<std::vector<std::string>> subset;

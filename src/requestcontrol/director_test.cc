@@ -88,7 +88,7 @@ class DirectorTest : public ::testing::Test {
 
   datastore::Datastore ds_;
   SchedulerHolder scheduler_;
-  std::map<std::string, std::string> headers_;
+  std::map<std::string, std::string, std::less<>> headers_;
 };
 
 const std::set<std::string> kAllDestinations = {"10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.2:8001",

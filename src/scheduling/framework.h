@@ -25,9 +25,9 @@ using EndpointRef = const datastore::Endpoint*;
 struct Request {
   std::string_view request_id;
   std::string_view target_model;                   // after any rewrite
-  std::string_view body;                           // the (possibly rewritten) request body
+  std::string_view body;  // the request body as received; `parsed` spans index into it
   const request::ParsedRequest* parsed = nullptr;  // null for header-only requests
-  const std::map<std::string, std::string>* headers = nullptr;
+  const std::map<std::string, std::string, std::less<>>* headers = nullptr;
 };
 
 // Per-request scratch shared by the plugins of one cycle. Not thread-safe (one cycle runs on one

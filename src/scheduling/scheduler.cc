@@ -1,6 +1,7 @@
 #include "scheduling/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -31,7 +32,9 @@ absl::StatusOr<ProfileResult> SchedulerProfile::Run(CycleState& state, const Req
     std::fill(scratch.begin(), scratch.end(), 0.0);
     ws.scorer->Score(state, request, current, scratch);
     for (size_t i = 0; i < current.size(); ++i) {
-      scored[i].score += ws.weight * std::clamp(scratch[i], 0.0, 1.0);
+      // A NaN would break the picker's ordering; a broken score counts as 0.
+      double score = std::isfinite(scratch[i]) ? std::clamp(scratch[i], 0.0, 1.0) : 0.0;
+      scored[i].score += ws.weight * score;
     }
   }
   ProfileResult result;

@@ -1,5 +1,8 @@
 #include "scheduling/scheduler.h"
 
+#include <cmath>
+#include <limits>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -198,6 +201,19 @@ TEST_F(SchedulerProfileTest, ScoresAreClampedWeightedAndSummed) {
   EXPECT_DOUBLE_EQ(picker.received[0].score, 2.0 * 1.0 + 0.5 * 0.5);   // 2.0 clamped to 1
   EXPECT_DOUBLE_EQ(picker.received[1].score, 2.0 * 0.0 + 0.5 * 0.25);  // -1 clamped to 0
   EXPECT_DOUBLE_EQ(picker.received[2].score, 2.0 * 0.5 + 0.5 * 1.0);
+}
+
+TEST_F(SchedulerProfileTest, NonFiniteScoresCountAsZero) {
+  FakeScorer s("s", {{"a", std::nan("")}, {"b", std::numeric_limits<double>::infinity()},
+                     {"c", 0.5}});
+  FakePicker picker("picker");
+  SchedulerProfile profile("p", {}, {{&s, 1.0}}, &picker);
+  auto r = profile.Run(state_, request_, candidates_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(picker.received.size(), 3u);
+  EXPECT_EQ(picker.received[0].score, 0.0);
+  EXPECT_EQ(picker.received[1].score, 0.0);
+  EXPECT_EQ(picker.received[2].score, 0.5);
 }
 
 TEST_F(SchedulerProfileTest, PickerChoosingNothingIsResourceExhausted) {

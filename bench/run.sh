@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, results written to bench/results/ with command, commit, date and
+# machine. Run on a quiet machine: the numbers are only comparable within one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/results
+mkdir -p "$out"
+
+commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain --untracked-files=no)" ] && commit="$commit (with uncommitted changes)"
+{
+  echo "# Google Benchmark: parse + pick (100 endpoints) and the whole ext_proc stream"
+  echo
+  echo "- command: \`build/bin/parse_pick_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true\`"
+  echo "- commit: $commit"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo
+  echo '```'
+  build/bin/parse_pick_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1
+  echo '```'
+} > "$out/parse_pick.md"
+echo "wrote $out/parse_pick.md"
+
+.venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}"
