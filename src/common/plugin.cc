@@ -49,37 +49,28 @@ std::optional<YAML::Node> ParamReader::Lookup(const std::string& key) {
   return n;
 }
 
-int64_t ParamReader::Int(const std::string& key, int64_t default_value) {
+template <typename T>
+T ParamReader::Get(const std::string& key, T default_value, std::string_view what) {
   auto n = Lookup(key);
   if (!n) return default_value;
   try {
-    return n->as<int64_t>();
+    return n->as<T>();
   } catch (const YAML::Exception&) {
-    if (error_.empty()) error_ = StrCat("parameter \"", key, "\" must be an integer");
+    if (error_.empty()) error_ = StrCat("parameter \"", key, "\" must be ", what);
     return default_value;
   }
+}
+
+int64_t ParamReader::Int(const std::string& key, int64_t default_value) {
+  return Get<int64_t>(key, default_value, "an integer");
 }
 
 bool ParamReader::Bool(const std::string& key, bool default_value) {
-  auto n = Lookup(key);
-  if (!n) return default_value;
-  try {
-    return n->as<bool>();
-  } catch (const YAML::Exception&) {
-    if (error_.empty()) error_ = StrCat("parameter \"", key, "\" must be a boolean");
-    return default_value;
-  }
+  return Get<bool>(key, default_value, "a boolean");
 }
 
 double ParamReader::Double(const std::string& key, double default_value) {
-  auto n = Lookup(key);
-  if (!n) return default_value;
-  try {
-    return n->as<double>();
-  } catch (const YAML::Exception&) {
-    if (error_.empty()) error_ = StrCat("parameter \"", key, "\" must be a number");
-    return default_value;
-  }
+  return Get<double>(key, default_value, "a number");
 }
 
 std::string ParamReader::String(const std::string& key, const std::string& default_value) {

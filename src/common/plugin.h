@@ -64,6 +64,8 @@ class ParamReader {
 
  private:
   std::optional<YAML::Node> Lookup(const std::string& key);
+  template <typename T>
+  T Get(const std::string& key, T default_value, std::string_view what);
   YAML::Node params_;
   std::vector<std::string> seen_;
   std::string error_;

@@ -108,8 +108,7 @@ schedulingProfiles:
   - pluginRef: s
     weight: )") + w + "\n"));
     ASSERT_FALSE(c.ok()) << w;
-    EXPECT_NE(c.status().message().find("weight: must be finite"), std::string::npos)
-        << c.status();
+    EXPECT_NE(c.status().message().find("weight: must be finite"), std::string::npos) << c.status();
   }
 }
 

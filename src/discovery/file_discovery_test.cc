@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/wait.h"
 
 namespace epp::discovery {
 namespace {
@@ -221,15 +222,7 @@ TEST(FileDiscoveryCreateTest, Parameters) {
   EXPECT_THAT(bad_bool.status().message(), HasSubstr("watchFile"));
 }
 
-// Waits for an asynchronous event: up to 10 s in 20 ms steps. Not a timing assertion.
-template <typename Pred>
-bool WaitFor(Pred pred) {
-  for (int i = 0; i < 500; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using ::epp::testing::WaitFor;
 
 class FileDiscoveryTest : public ::testing::Test {
  protected:

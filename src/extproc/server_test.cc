@@ -12,6 +12,8 @@
 #include "gtest/gtest.h"
 #include "scheduling/plugins/pickers.h"
 #include "scheduling/plugins/single_profile_handler.h"
+#include "testing/scheduler_from_yaml.h"
+#include "testing/wait.h"
 
 namespace epp::extproc {
 namespace {
@@ -23,15 +25,7 @@ constexpr char kChatBody[] =
     R"({"model":"llama","messages":[{"role":"user","content":"hello"}],"stream":false})";
 const std::set<std::string> kPool = {"10.0.0.1:8000", "10.0.0.2:8000"};
 
-// Waits for an asynchronous event: up to 10 s in 20 ms steps. Not a timing assertion.
-template <typename Pred>
-bool WaitFor(Pred pred) {
-  for (int i = 0; i < 500; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using ::epp::testing::WaitFor;
 
 pb::ProcessingRequest Headers(ProcessingMode::BodySendMode mode, const std::string& request_id) {
   pb::ProcessingRequest msg;
@@ -64,29 +58,15 @@ std::string DestinationHeader(const pb::CommonResponse& common) {
   return "";
 }
 
-PluginRegistry PickerRegistry() {
-  PluginRegistry r;
-  r.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
-  r.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
-  r.Register(std::string(scheduling::kSingleProfileHandlerType),
-             scheduling::SingleProfileHandler::Create);
-  return r;
-}
-
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto config = config::ParseEndpointPickerConfig(
+    auto built = ::epp::testing::SchedulerFromYaml(
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n- type: random-picker\n");
-    ASSERT_TRUE(config.ok()) << config.status();
-    PluginRegistry registry = PickerRegistry();
-    auto plugins = config::InstantiatePlugins(*config, registry);
-    ASSERT_TRUE(plugins.ok()) << plugins.status();
-    plugins_ = *std::move(plugins);
-    auto scheduler = scheduling::BuildScheduler(*config, *plugins_, registry);
-    ASSERT_TRUE(scheduler.ok()) << scheduler.status();
-    scheduler_ = *std::move(scheduler);
+    ASSERT_TRUE(built.ok()) << built.status();
+    plugins_ = std::move(built->plugins);
+    scheduler_ = std::move(built->scheduler);
     ds_.SetPoolReady(true);
     ds_.ReplaceAll({datastore::MakeEndpoint("a", "ns", "10.0.0.1", 8000),
                     datastore::MakeEndpoint("b", "ns", "10.0.0.2", 8000)});

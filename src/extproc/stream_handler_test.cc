@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "scheduling/plugins/pickers.h"
 #include "scheduling/plugins/single_profile_handler.h"
+#include "testing/scheduler_from_yaml.h"
 
 namespace epp::extproc {
 namespace {
@@ -135,29 +136,15 @@ std::string CheckRouting(const pb::CommonResponse& common, const pb::ProcessingR
   return dest->header().raw_value();
 }
 
-PluginRegistry PickerRegistry() {
-  PluginRegistry r;
-  r.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
-  r.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
-  r.Register(std::string(scheduling::kSingleProfileHandlerType),
-             scheduling::SingleProfileHandler::Create);
-  return r;
-}
-
 class StreamHandlerTest : public ::testing::Test {
  protected:
   StreamHandlerTest() {
-    auto config = config::ParseEndpointPickerConfig(
+    auto built = ::epp::testing::SchedulerFromYaml(
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n- type: random-picker\n");
-    EXPECT_TRUE(config.ok()) << config.status();
-    PluginRegistry registry = PickerRegistry();
-    auto plugins = config::InstantiatePlugins(*config, registry);
-    EXPECT_TRUE(plugins.ok()) << plugins.status();
-    plugins_ = *std::move(plugins);
-    auto scheduler = scheduling::BuildScheduler(*config, *plugins_, registry);
-    EXPECT_TRUE(scheduler.ok()) << scheduler.status();
-    scheduler_ = *std::move(scheduler);
+    EXPECT_TRUE(built.ok()) << built.status();
+    plugins_ = std::move(built->plugins);
+    scheduler_ = std::move(built->scheduler);
     director_ = std::make_unique<requestcontrol::Director>(ds_, *scheduler_);
   }
 
@@ -596,8 +583,7 @@ TEST_F(StreamHandlerTest, ReadsServedEndpointFromResponseMetadata) {
   EXPECT_EQ(h->served_endpoint(), "");
   pb::ProcessingRequest resp = ResponseHeaders();
   auto& ns = (*resp.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb"];
-  (*ns.mutable_fields())["x-gateway-destination-endpoint-served"].set_string_value(
-      "10.0.0.9:8000");
+  (*ns.mutable_fields())["x-gateway-destination-endpoint-served"].set_string_value("10.0.0.9:8000");
   auto out = Feed(*h, resp);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].has_response_headers());
@@ -690,7 +676,8 @@ TEST_F(StreamHandlerTest, SubsetHintOfAnotherTypeIsIgnored) {
   FillPool();
   auto h = NewHandler();
   pb::ProcessingRequest headers = RequestHeaders({});
-  auto& ns = (*headers.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb.subset_hint"];
+  auto& ns =
+      (*headers.mutable_metadata_context()->mutable_filter_metadata())["envoy.lb.subset_hint"];
   (*ns.mutable_fields())["x-gateway-destination-endpoint-subset"].set_number_value(3);
   Feed(*h, headers);
   auto out = Feed(*h, RequestBody(kChatBody, true));

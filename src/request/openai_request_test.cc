@@ -87,7 +87,8 @@ TEST(ParseRequestTest, Errors) {
       {ApiKind::kConversations, R"({"model":"m"})", "items is required"},
       {ApiKind::kEmbeddings, R"({"model":"m","input":null })", "input is required"},
       {ApiKind::kConversations, R"({"model":"m","items" : null
-})", "items is required"},
+})",
+       "items is required"},
   };
   for (const auto& c : cases) {
     auto r = Parse(c.kind, c.body);

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "scheduling/plugins/pickers.h"
 #include "scheduling/plugins/single_profile_handler.h"
+#include "testing/scheduler_from_yaml.h"
 
 namespace epp::requestcontrol {
 namespace {
@@ -22,15 +23,6 @@ using ::testing::UnorderedElementsAre;
 constexpr char kChatPath[] = "/v1/chat/completions";
 constexpr char kChatBody[] =
     R"({"model":"llama","messages":[{"role":"user","content":"hello"}],"stream":true})";
-
-PluginRegistry PickerRegistry() {
-  PluginRegistry r;
-  r.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
-  r.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
-  r.Register(std::string(scheduling::kSingleProfileHandlerType),
-             scheduling::SingleProfileHandler::Create);
-  return r;
-}
 
 // A scheduler built the way epp builds it: YAML → config → plugins → BuildScheduler.
 class SchedulerHolder {
@@ -44,15 +36,10 @@ class SchedulerHolder {
         "  parameters:\n"
         "    maxNumOfEndpoints: " +
         std::to_string(max_endpoints) + "\n";
-    auto config = config::ParseEndpointPickerConfig(yaml);
-    EXPECT_TRUE(config.ok()) << config.status();
-    PluginRegistry registry = PickerRegistry();
-    auto plugins = config::InstantiatePlugins(*config, registry);
-    EXPECT_TRUE(plugins.ok()) << plugins.status();
-    plugins_ = *std::move(plugins);
-    auto scheduler = scheduling::BuildScheduler(*config, *plugins_, registry);
-    EXPECT_TRUE(scheduler.ok()) << scheduler.status();
-    scheduler_ = *std::move(scheduler);
+    auto built = ::epp::testing::SchedulerFromYaml(yaml);
+    EXPECT_TRUE(built.ok()) << built.status();
+    plugins_ = std::move(built->plugins);
+    scheduler_ = std::move(built->scheduler);
   }
   const scheduling::Scheduler& get() const { return *scheduler_; }
 

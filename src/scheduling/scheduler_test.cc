@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -204,8 +203,8 @@ TEST_F(SchedulerProfileTest, ScoresAreClampedWeightedAndSummed) {
 }
 
 TEST_F(SchedulerProfileTest, NonFiniteScoresCountAsZero) {
-  FakeScorer s("s", {{"a", std::nan("")}, {"b", std::numeric_limits<double>::infinity()},
-                     {"c", 0.5}});
+  FakeScorer s("s",
+               {{"a", std::nan("")}, {"b", std::numeric_limits<double>::infinity()}, {"c", 0.5}});
   FakePicker picker("picker");
   SchedulerProfile profile("p", {}, {{&s, 1.0}}, &picker);
   auto r = profile.Run(state_, request_, candidates_);
