@@ -19,7 +19,7 @@ Endpoint MakeEndpoint(std::string name, std::string ns, std::string address, uin
 Datastore::Datastore() { snapshot_.Store(std::make_shared<const datastore::Snapshot>()); }
 
 void Datastore::Upsert(Endpoint endpoint) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string key = endpoint.Key();
   auto it = endpoints_.find(key);
   // Unchanged endpoints keep their pointer, so readers holding it see no churn.
@@ -29,12 +29,12 @@ void Datastore::Upsert(Endpoint endpoint) {
 }
 
 void Datastore::Remove(const std::string& key) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (endpoints_.erase(key) > 0) PublishLocked();
 }
 
 void Datastore::ReplaceAll(std::vector<Endpoint> endpoints) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::map<std::string, std::shared_ptr<const Endpoint>> next;
   for (auto& e : endpoints) {
     std::string key = e.Key();
@@ -50,7 +50,7 @@ void Datastore::ReplaceAll(std::vector<Endpoint> endpoints) {
 }
 
 void Datastore::SetPoolReady(bool ready) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   pool_ready_ = ready;
   if (!ready) endpoints_.clear();
   PublishLocked();

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/published.h"
 #include "datastore/endpoint.h"
 
@@ -45,7 +45,7 @@ class Datastore : public EndpointWriter {
  private:
   void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<std::string, std::shared_ptr<const Endpoint>> endpoints_ ABSL_GUARDED_BY(mu_);
   bool pool_ready_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;

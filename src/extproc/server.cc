@@ -3,8 +3,8 @@
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "extproc/protocol_keys.h"
 
@@ -30,7 +30,7 @@ class StreamReactor final
     if (!ok) {
       // Half-close or reset: nothing more to read; finish once the queue drains.
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         read_closed_ = true;
       }
       MaybeFinish();
@@ -39,7 +39,7 @@ class StreamReactor final
     const pb::ProcessingResponse* first = nullptr;
     bool read_more = false;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       std::vector<pb::ProcessingResponse> answers;
       absl::Status s = handler_.OnMessage(in_, answers);
       if (!s.ok()) {
@@ -72,7 +72,7 @@ class StreamReactor final
   void OnWriteDone(bool ok) override {
     const pb::ProcessingResponse* next = nullptr;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       queue_.pop_front();
       if (!ok) {
         queue_.clear();  // the stream is broken; nothing else can be delivered
@@ -93,7 +93,7 @@ class StreamReactor final
 
   void OnCancel() override {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       cancelled_ = true;
     }
     MaybeFinish();
@@ -108,7 +108,7 @@ class StreamReactor final
   void MaybeFinish() {
     grpc::Status status;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (finished_ || writing_) return;
       bool over = read_closed_ || cancelled_ || write_failed_ || !error_.ok() || handler_.done();
       if (!over) return;
@@ -118,7 +118,7 @@ class StreamReactor final
     Finish(status);
   }
 
-  absl::Mutex mu_;
+  Mutex mu_;
   StreamHandler handler_ ABSL_GUARDED_BY(mu_);
   pb::ProcessingRequest in_;  // owned by the single outstanding read
   std::deque<pb::ProcessingResponse> queue_ ABSL_GUARDED_BY(mu_);
