@@ -25,8 +25,8 @@ absl::Status JsonError(simdjson::error_code e) {
 // The span of `raw` in `body`. Scalar tokens from simdjson carry the whitespace that follows
 // them; it is not part of the value.
 Span SpanOf(std::string_view body, std::string_view raw) {
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' ||
-                          raw.back() == '\r')) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r')) {
     raw.remove_suffix(1);
   }
   return Span{static_cast<size_t>(raw.data() - body.data()), raw.size()};

@@ -24,8 +24,8 @@ using EndpointRef = const datastore::Endpoint*;
 // What the scheduler knows of one request. Borrowed views; valid for the cycle.
 struct Request {
   std::string_view request_id;
-  std::string_view target_model;                   // after any rewrite
-  std::string_view body;  // the request body as received; `parsed` spans index into it
+  std::string_view target_model;  // after any rewrite
+  std::string_view body;          // the request body as received; `parsed` spans index into it
   const request::ParsedRequest* parsed = nullptr;  // null for header-only requests
   const std::map<std::string, std::string, std::less<>>* headers = nullptr;
 };
