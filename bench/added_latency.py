@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--sizes", default="2048,225280", help="body sizes in bytes")
     ap.add_argument("--concurrency", default="1,64")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "added_latency.md"))
+    ap.add_argument("--epp-arg", action="append", default=[],
+                    help="extra epp flag (repeatable), e.g. --epp-arg=--process-responses=false")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="epp-bench-")
@@ -111,7 +113,7 @@ def main():
         class B:  # what harness.write_endpoints_file expects of a backend
             index, host = 0, "127.0.0.1"
         B.port = port
-        epp = harness.Epp(work, [B], tls=False, extra_args=["-v", "1"])
+        epp = harness.Epp(work, [B], tls=False, extra_args=["-v", "1"] + args.epp_arg)
         procs.append(epp.proc)
         envoys = {}
         envoy_pids = {}
@@ -202,6 +204,7 @@ def write_report(args, rows):
         "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "- machine: %s, %d cores, %s" % (cpu, os.cpu_count(), platform.platform()),
         "- envoy: %s" % envoy_version,
+        "- epp flags added: %s" % (" ".join(args.epp_arg) or "none"),
         "- setup: wrk (1 thread, keep-alive) → Envoy (1 worker) → nginx `return 200`; the epp path "
         "adds the ext_proc filter (FULL_DUPLEX_STREAMED both ways, plaintext gRPC) in front of the same "
         "backend; %d s per point after a 2 s warm-up; everything on the same %d cores." % (

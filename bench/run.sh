@@ -23,3 +23,5 @@ commit=$(git rev-parse --short HEAD)
 echo "wrote $out/parse_pick.md"
 
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}"
+.venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}" \
+  --epp-arg=--process-responses=false --out "$out/added_latency_no_response_processing.md"

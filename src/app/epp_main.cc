@@ -121,6 +121,7 @@ int Run(int argc, char** argv) {
   requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter);
   extproc::StreamOptions stream_options;
   stream_options.max_request_body_bytes = opts->max_request_body_bytes;
+  stream_options.process_responses = opts->process_responses;
   extproc::ExternalProcessorService service(director, stream_options);
   auto live = [&datastore] { return datastore.GetSnapshot()->pool_ready; };
   extproc::HealthService health(

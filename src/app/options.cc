@@ -73,6 +73,9 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   app.add_option("--max-request-body-bytes", o.max_request_body_bytes,
                  "Largest request body accepted (413 beyond)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_flag("--process-responses", o.process_responses,
+               "Stream responses through epp (default true); false closes each ext_proc stream "
+               "once the request is routed, so the proxy sends the response straight back");
   app.add_option("-v", o.verbosity, "Log verbosity (2 default, 4 debug, 5 trace)");
   app.add_option("--bind-address", o.bind_address, "Address the gRPC servers listen on");
 

@@ -27,6 +27,7 @@ struct Options {
   bool disable_endpoint_subset_filter = false;
   std::string refresh_metrics_interval = "50ms";
   uint64_t max_request_body_bytes = 64ull << 20;
+  bool process_responses = true;
   int verbosity = 2;
   std::string bind_address = "0.0.0.0";
 };

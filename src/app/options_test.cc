@@ -166,3 +166,18 @@ TEST(OptionsRepeatTest, RepeatedFlagTakesTheLastValueAsGoFlagsDo) {
 
 }  // namespace
 }  // namespace epp::app
+
+namespace epp::app {
+namespace {
+
+TEST(OptionsProcessResponsesTest, DefaultsOnAndCanBeTurnedOff) {
+  auto on = Parse({});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->process_responses);
+  auto off = Parse({"--process-responses=false"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->process_responses);
+}
+
+}  // namespace
+}  // namespace epp::app

@@ -272,7 +272,14 @@ void StreamHandler::OnRequestTrailers(std::vector<pb::ProcessingResponse>& out) 
   // end_of_stream, and the trailers get their own answer after it. In the buffered modes the
   // body was answered already and the trailers only need their answer.
   if (phase_ == Phase::kRequestBody) Decide(/*trailers_follow=*/true, out);
-  if (!done_) out.emplace_back().mutable_request_trailers();
+  if (!done_) {
+    out.emplace_back().mutable_request_trailers();
+    RequestAnswered();
+  }
+}
+
+void StreamHandler::RequestAnswered() {
+  if (!options_.process_responses) done_ = true;
 }
 
 requestcontrol::RequestInput StreamHandler::Input() const {
@@ -317,6 +324,7 @@ void StreamHandler::DecideHeaderOnly(std::vector<pb::ProcessingResponse>& out) {
   destination_ = d->destination;
   pb::ProcessingResponse& r = out.emplace_back();
   FillRouting(*r.mutable_request_headers()->mutable_response(), r, std::nullopt);
+  RequestAnswered();
 }
 
 void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingResponse>& out) {
@@ -340,6 +348,7 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
     FillRouting(*h.mutable_request_headers()->mutable_response(), h, body.size());
     AddBodyChunks(body, /*last_is_eos=*/!trailers_follow, /*request=*/true, out);
     ReleaseBodies();
+    if (!trailers_follow) RequestAnswered();
     return;
   }
   // BUFFERED: headers were answered already; the body answer carries the routing. Envoy applies
@@ -352,6 +361,7 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
     common->mutable_body_mutation()->set_body(std::move(*forwarded_body_));
   }
   ReleaseBodies();
+  if (!trailers_follow) RequestAnswered();
 }
 
 void StreamHandler::ReleaseBodies() {

@@ -33,6 +33,10 @@ namespace pb = ::envoy::service::ext_proc::v3;
 
 struct StreamOptions {
   size_t max_request_body_bytes = 64ull << 20;
+  // When false, the stream is closed (OK) as soon as the request direction is answered, so the
+  // proxy sends the response straight to the client without streaming it through the picker.
+  // Envoy continues without the processor for the rest of the request.
+  bool process_responses = true;
 };
 
 class StreamHandler {
@@ -47,8 +51,9 @@ class StreamHandler {
   absl::Status OnMessage(const pb::ProcessingRequest& msg,
                          std::vector<pb::ProcessingResponse>& out);
 
-  // True once an ImmediateResponse has been sent: later messages are ignored and the stream
-  // should finish when its writes drain.
+  // True once nothing more will be answered (an ImmediateResponse was sent, or the request was
+  // answered and responses are not processed): later messages are ignored and the stream should
+  // finish with OK when its writes drain.
   bool done() const { return done_; }
 
   // The destination picked for this request ("" before the pick).
@@ -77,6 +82,8 @@ class StreamHandler {
   void EmitError(const absl::Status& status, std::vector<pb::ProcessingResponse>& out);
   absl::Status TooLarge() const;
   void ReleaseBodies();
+  // The request direction is fully answered; ends the stream unless responses are processed.
+  void RequestAnswered();
   void FillRouting(pb::CommonResponse& common, pb::ProcessingResponse& resp,
                    std::optional<size_t> content_length) const;
   requestcontrol::RequestInput Input() const;

@@ -702,3 +702,55 @@ TEST_F(StreamHandlerTest, ResponseChunkIsMovedFromTheRequestMessage) {
 
 }  // namespace
 }  // namespace epp::extproc
+
+namespace epp::extproc {
+namespace {
+
+// --process-responses=false: the handler is done (the stream ends OK) once the request
+// direction is fully answered, in every mode, and not before.
+TEST_F(StreamHandlerTest, WithoutResponseProcessingDoneAfterTheRequestIsAnswered) {
+  FillPool();
+  options_.process_responses = false;
+  {
+    auto h = NewHandler();  // FULL_DUPLEX_STREAMED
+    Feed(*h, RequestHeaders({}));
+    EXPECT_FALSE(h->done());
+    ASSERT_EQ(Feed(*h, RequestBody(kChatBody, true)).size(), 2u);
+    EXPECT_TRUE(h->done());
+  }
+  {
+    auto h = NewHandler();  // trailers: done only after the trailers answer
+    Feed(*h, RequestHeaders({}));
+    Feed(*h, RequestBody(kChatBody, false));
+    EXPECT_FALSE(h->done());
+    auto out = Feed(*h, RequestTrailers());
+    ASSERT_FALSE(out.empty());
+    EXPECT_TRUE(out.back().has_request_trailers());
+    EXPECT_TRUE(h->done());
+  }
+  {
+    auto h = NewHandler();  // header-only
+    ASSERT_EQ(Feed(*h, RequestHeaders({}, /*end_of_stream=*/true)).size(), 1u);
+    EXPECT_TRUE(h->done());
+  }
+  {
+    auto h = NewHandler();  // BUFFERED
+    Feed(*h, RequestHeaders({}, false, ProcessingMode::BUFFERED));
+    EXPECT_FALSE(h->done());
+    auto out = Feed(*h, RequestBody(kChatBody, true));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(out[0].has_request_body());
+    EXPECT_TRUE(h->done());
+  }
+}
+
+TEST_F(StreamHandlerTest, WithResponseProcessingNotDoneAfterTheRequest) {
+  FillPool();
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  Feed(*h, RequestBody(kChatBody, true));
+  EXPECT_FALSE(h->done());
+}
+
+}  // namespace
+}  // namespace epp::extproc
