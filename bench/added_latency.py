@@ -186,7 +186,8 @@ def main():
 def write_report(args, rows):
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!bench/results"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:

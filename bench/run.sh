@@ -7,7 +7,7 @@ out=bench/results
 mkdir -p "$out"
 
 commit=$(git rev-parse --short HEAD)
-[ -n "$(git status --porcelain --untracked-files=no)" ] && commit="$commit (with uncommitted changes)"
+[ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results')" ] && commit="$commit (with uncommitted changes)"
 {
   echo "# Google Benchmark: parse + pick (100 endpoints) and the whole ext_proc stream"
   echo
