@@ -69,6 +69,14 @@ int Run(int argc, char** argv) {
   // Mutex deadlock detection keeps a global lock-order graph; it costs every lock on the hot
   // path and our locks are leaf locks (never held while calling out).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  for (const auto& flag : opts->ignored_flags) {
+    EPP_LOG_WARN("{} is accepted for compatibility with the reference epp and has no effect", flag);
+  }
+  if (!opts->endpoint_selector.empty()) {
+    return Fail(absl::UnimplementedError(
+        "--endpoint-selector (standalone mode without an InferencePool) is not in this build yet; "
+        "use a file-discovery plugin"));
+  }
   if (opts->ha_enable_leader_election) {
     return Fail(absl::UnimplementedError(
         "--ha-enable-leader-election needs Kubernetes mode, which this build does not have yet"));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <map>
 
 #include "CLI/CLI.hpp"
 #include "common/strings.h"
@@ -79,6 +80,29 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   app.add_option("-v", o.verbosity, "Log verbosity (2 default, 4 debug, 5 trace)");
   app.add_option("--bind-address", o.bind_address, "Address the gRPC servers listen on");
 
+  app.add_option("--endpoint-selector", o.endpoint_selector,
+                 "Standalone mode label selector (not in this build: refused)");
+  // Flags of the reference epp that this build accepts for compatibility and ignores.
+  // Boolean ones take `--flag` or `--flag=false` like Go's flag package.
+  std::map<std::string, std::string> compat;
+  std::map<std::string, bool> compat_bools;
+  for (const char* name :
+       {"--zap-encoder", "--zap-log-level", "--zap-stacktrace-level", "--zap-time-encoding",
+        "--refresh-prometheus-metrics-interval", "--metrics-staleness-threshold",
+        "--endpoint-target-ports", "--model-server-metrics-scheme", "--model-server-metrics-path",
+        "--model-server-metrics-port"}) {
+    app.add_option(name, compat[name], "Accepted for compatibility with the reference; no effect")
+        ->group("Compatibility (ignored)");
+  }
+  for (const char* name :
+       {"--zap-devel", "--tracing", "--enable-pprof", "--metrics-endpoint-auth",
+        "--enable-cert-reload", "--model-server-metrics-https-insecure-skip-verify"}) {
+    compat[name];
+    app.add_flag(name, compat_bools[name],
+                 "Accepted for compatibility with the reference; no effect")
+        ->group("Compatibility (ignored)");
+  }
+
   std::vector<std::string> args = NormalizeArgs(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
   try {
@@ -93,6 +117,9 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
                                              o.refresh_metrics_interval, "\" is not a duration"));
   }
   if (o.pool_namespace.empty()) o.pool_namespace = "default";
+  for (const auto& [name, value] : compat) {
+    if (app.count(name) > 0) o.ignored_flags.push_back(name);
+  }
   return o;
 }
 

@@ -30,6 +30,12 @@ struct Options {
   bool process_responses = true;
   int verbosity = 2;
   std::string bind_address = "0.0.0.0";
+  // Reference flags given on the command line that this build accepts but does not act on
+  // (e.g. "--tracing"); main logs a warning for each so a reused Deployment keeps starting.
+  std::vector<std::string> ignored_flags;
+  // Standalone mode without an InferencePool (reference --endpoint-selector): not in this
+  // build; main refuses to start when it is set.
+  std::string endpoint_selector;
 };
 
 // Parses argv. Returns InvalidArgument naming the flag for unknown flags and bad values; the

@@ -181,3 +181,24 @@ TEST(OptionsProcessResponsesTest, DefaultsOnAndCanBeTurnedOff) {
 
 }  // namespace
 }  // namespace epp::app
+
+namespace epp::app {
+namespace {
+
+TEST(OptionsCompatTest, ReferenceFlagsAreAcceptedAndReported) {
+  auto o =
+      Parse({"--zap-encoder", "json", "--tracing=false", "--enable-pprof", "--pool-name", "p"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->ignored_flags,
+            (std::vector<std::string>{"--enable-pprof", "--tracing", "--zap-encoder"}));
+  EXPECT_EQ(o->pool_name, "p");
+}
+
+TEST(OptionsCompatTest, EndpointSelectorIsParsed) {
+  auto o = Parse({"--endpoint-selector", "app=vllm"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->endpoint_selector, "app=vllm");
+}
+
+}  // namespace
+}  // namespace epp::app
