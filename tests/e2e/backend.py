@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import http.server
 import json
+import socket
 import socketserver
 import sys
 import time
@@ -230,6 +231,8 @@ def main(argv=None):
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args(argv)
+    if ":" in args.host:  # an IPv6 literal
+        Server.address_family = socket.AF_INET6
     srv = Server((args.host, args.port), Handler)
     host, port = srv.server_address[:2]
     print("READY %s:%d" % (host, port), flush=True)

@@ -200,6 +200,9 @@ class Backend:
 
     @property
     def addr(self):
+        """host:port as epp names it (IPv6 bracketed)."""
+        if ":" in self.host:
+            return "[%s]:%d" % (self.host, self.port)
         return "%s:%d" % (self.host, self.port)
 
 
@@ -230,7 +233,7 @@ def write_endpoints_file(path, backends):
     else:
         lines = ["endpoints:"]
     for b in backends or ():
-        lines.append('- {name: b%d, namespace: default, address: %s, port: "%d"}'
+        lines.append('- {name: b%d, namespace: default, address: "%s", port: "%d"}'
                      % (b.index, b.host, b.port))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -550,7 +553,8 @@ class Envoy:
 # ---------------------------------------------------------------------------------------------
 
 class Stack:
-    def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=()):
+    def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=(),
+                 backend_hosts=BACKEND_HOSTS):
         self.workdir = workdir
         self.tls = tls
         self.backends = []
@@ -559,7 +563,7 @@ class Stack:
         self._all = []
         try:
             for i in range(n_backends):
-                b = Backend(i, BACKEND_HOSTS[i % len(BACKEND_HOSTS)], workdir)
+                b = Backend(i, backend_hosts[i % len(backend_hosts)], workdir)
                 self.backends.append(b)
                 self._all.append(b.proc)
             if start_epp:
@@ -636,12 +640,12 @@ def require_epp():
         pytest.skip(msg)
 
 
-def make_stack(request, tmp_path_factory, name, tls, start_epp=True, epp_args=()):
+def make_stack(request, tmp_path_factory, name, tls, start_epp=True, epp_args=(), **kwargs):
     """For module-scoped fixtures: a Stack in a fresh tmp dir, closed at the end of the scope."""
     if start_epp:
         require_epp()
     workdir = str(tmp_path_factory.mktemp(name))
-    st = Stack(workdir, tls=tls, start_epp=start_epp, epp_args=epp_args)
+    st = Stack(workdir, tls=tls, start_epp=start_epp, epp_args=epp_args, **kwargs)
     request.addfinalizer(st.close)
     return st
 
