@@ -22,6 +22,20 @@ commit=$(git rev-parse --short HEAD)
 } > "$out/parse_pick.md"
 echo "wrote $out/parse_pick.md"
 
+{
+  echo "# Google Benchmark: metrics page parsing (vLLM V1 page, ~16 KB)"
+  echo
+  echo "- command: \`build/bin/metrics_parse_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true\`"
+  echo "- commit: $commit"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo
+  echo '```'
+  build/bin/metrics_parse_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1
+  echo '```'
+} > "$out/metrics_parse.md"
+echo "wrote $out/metrics_parse.md"
+
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}" \
   --epp-arg=--process-responses=false --out "$out/added_latency_no_response_processing.md"

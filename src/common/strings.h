@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -56,6 +57,21 @@ std::string StrJoin(const Range& range, std::string_view sep) {
     strings_internal::Append(out, item);
   }
   return out;
+}
+
+// Splits `s` at every `sep` (empty pieces kept).
+inline std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
 }
 
 // std::string_view of an absl::string_view (they are distinct types in this build).
