@@ -13,6 +13,7 @@ Endpoint MakeEndpoint(std::string name, std::string ns, std::string address, uin
   e.port = port;
   e.labels = std::move(labels);
   e.host_port = JoinHostPort(e.address, e.port);
+  e.metrics = std::make_shared<Published<Metrics>>();
   return e;
 }
 
@@ -24,6 +25,8 @@ void Datastore::Upsert(Endpoint endpoint) {
   auto it = endpoints_.find(key);
   // Unchanged endpoints keep their pointer, so readers holding it see no churn.
   if (it != endpoints_.end() && *it->second == endpoint) return;
+  if (it != endpoints_.end()) endpoint.metrics = it->second->metrics;  // keep what was scraped
+  if (!endpoint.metrics) endpoint.metrics = std::make_shared<Published<Metrics>>();
   endpoints_[key] = std::make_shared<const Endpoint>(std::move(endpoint));
   PublishLocked();
 }
@@ -42,6 +45,8 @@ void Datastore::ReplaceAll(std::vector<Endpoint> endpoints) {
     if (old != endpoints_.end() && *old->second == e) {
       next[key] = old->second;
     } else {
+      if (old != endpoints_.end()) e.metrics = old->second->metrics;  // keep what was scraped
+      if (!e.metrics) e.metrics = std::make_shared<Published<Metrics>>();
       next[key] = std::make_shared<const Endpoint>(std::move(e));
     }
   }

@@ -58,3 +58,33 @@ TEST(DatastoreTest, PoolGoneEmpties) {
 
 }  // namespace
 }  // namespace epp::datastore
+
+namespace epp::datastore {
+namespace {
+
+TEST(DatastoreMetricsTest, CellSurvivesAChangedEndpointOfTheSameKey) {
+  Datastore ds;
+  ds.ReplaceAll({MakeEndpoint("a", "ns", "10.0.0.1", 1)});
+  auto cell = ds.GetSnapshot()->endpoints[0]->metrics;
+  ASSERT_NE(cell, nullptr);
+  Metrics m;
+  m.waiting_queue_size = 7;
+  cell->Store(std::make_shared<const Metrics>(m));
+
+  // A label change is a new Endpoint value, but the scraped metrics stay with it.
+  ds.ReplaceAll({MakeEndpoint("a", "ns", "10.0.0.1", 1, {{"k", "v"}})});
+  EXPECT_EQ(ds.GetSnapshot()->endpoints[0]->metrics, cell);
+  ds.Upsert(MakeEndpoint("a", "ns", "10.0.0.1", 2));
+  EXPECT_EQ(ds.GetSnapshot()->endpoints[0]->metrics, cell);
+  EXPECT_EQ(ds.GetSnapshot()->endpoints[0]->metrics->Load()->waiting_queue_size, 7);
+
+  // A new endpoint gets a fresh, empty cell.
+  ds.Upsert(MakeEndpoint("b", "ns", "10.0.0.2", 1));
+  auto b = ds.GetSnapshot()->endpoints[1];
+  ASSERT_NE(b->metrics, nullptr);
+  EXPECT_NE(b->metrics, cell);
+  EXPECT_EQ(b->metrics->Load()->waiting_queue_size, 0);
+}
+
+}  // namespace
+}  // namespace epp::datastore

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "common/published.h"
+#include "datastore/metrics.h"
+
 namespace epp::datastore {
 
 // One model-server endpoint (a Pod × target port, or a file-discovery entry). Immutable once
@@ -19,10 +22,17 @@ struct Endpoint {
   uint16_t port = 0;
   std::map<std::string, std::string> labels;
   std::string host_port;  // "ip:port" / "[v6]:port", precomputed for the hot path
+  // The endpoint's latest model-server metrics, replaced whole by the data layer. Never null
+  // once made by MakeEndpoint; kept across updates of the same endpoint (same Key()).
+  std::shared_ptr<Published<Metrics>> metrics;
 
   // Key that identifies the endpoint across updates: "namespace/name".
   std::string Key() const { return ns + "/" + name; }
-  bool operator==(const Endpoint&) const = default;
+  // Equality of what discovery says about the endpoint; the metrics cell is not compared.
+  bool operator==(const Endpoint& o) const {
+    return name == o.name && ns == o.ns && address == o.address && port == o.port &&
+           labels == o.labels && host_port == o.host_port;
+  }
 };
 
 // Membership at one instant. Published whole; readers keep the shared_ptr for a request.
