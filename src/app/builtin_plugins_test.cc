@@ -14,14 +14,17 @@ using ::testing::UnorderedElementsAre;
 TEST(BuiltinPluginsTest, RegistersEveryBuiltinType) {
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
-  EXPECT_THAT(registry.Types(), UnorderedElementsAre("file-discovery", "max-score-picker",
-                                                     "random-picker", "single-profile-handler"));
+  EXPECT_THAT(registry.Types(),
+              UnorderedElementsAre("file-discovery", "max-score-picker", "random-picker",
+                                   "single-profile-handler", "metrics-data-source",
+                                   "core-metrics-extractor"));
 }
 
 TEST(BuiltinPluginsTest, CreatableWithEmptyParameters) {
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
-  for (const char* type : {"max-score-picker", "random-picker", "single-profile-handler"}) {
+  for (const char* type : {"max-score-picker", "random-picker", "single-profile-handler",
+                           "metrics-data-source", "core-metrics-extractor"}) {
     for (const YAML::Node& params : {YAML::Node(), YAML::Load("{}")}) {
       auto p = registry.Create(type, std::string("my-") + type, params);
       ASSERT_TRUE(p.ok()) << type << ": " << p.status();

@@ -15,6 +15,8 @@
 #include "common/logging.h"
 #include "common/strings.h"
 #include "config/endpoint_picker_config.h"
+#include "datalayer/plugins.h"
+#include "datalayer/scraper.h"
 #include "datastore/datastore.h"
 #include "discovery/file_discovery.h"
 #include "extproc/server.h"
@@ -54,6 +56,39 @@ void ApplyChannelArgs(grpc::ServerBuilder& b, uint64_t max_request_body_bytes) {
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+}
+
+// The scraper configuration from `dataLayer`, with the reference defaults: no `dataLayer` (or no
+// `sources`) scrapes with metrics-data-source and core-metrics-extractor defaults; an empty
+// `sources` list turns scraping off (nullopt).
+absl::StatusOr<std::optional<datalayer::ScraperOptions>> DataLayerOptions(
+    const config::EndpointPickerConfig& cfg, const config::PluginSet& plugins,
+    const Options& opts) {
+  datalayer::ScraperOptions so;
+  so.interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(opts.refresh_metrics_interval_ns, std::chrono::nanoseconds(1'000'000)));
+  const auto& dl = cfg.data_layer;
+  if (!dl.sources_present) return so;
+  if (dl.sources.empty()) return std::nullopt;
+  if (dl.sources.size() > 1) {
+    return absl::InvalidArgumentError("dataLayer.sources: only one metrics source is supported");
+  }
+  const auto& src = dl.sources[0];
+  auto* source = plugins.FindAs<datalayer::MetricsDataSource>(src.plugin_ref);
+  if (source == nullptr) {
+    return absl::InvalidArgumentError(StrCat("dataLayer.sources[0]: plugin \"", src.plugin_ref,
+                                             "\" is not a metrics-data-source"));
+  }
+  so.path = source->path();
+  for (const auto& ref : src.extractor_refs) {
+    auto* extractor = plugins.FindAs<datalayer::CoreMetricsExtractor>(ref);
+    if (extractor == nullptr) {
+      return absl::InvalidArgumentError(StrCat("dataLayer.sources[0].extractors: plugin \"", ref,
+                                               "\" is not a core-metrics-extractor"));
+    }
+    so.default_engine = extractor->default_engine();
+  }
+  return so;
 }
 
 int Run(int argc, char** argv) {
@@ -117,6 +152,9 @@ int Run(int argc, char** argv) {
                                                   "\" is not a discovery plugin")));
   }
 
+  auto scraper_options = DataLayerOptions(*cfg, **plugins, *opts);
+  if (!scraper_options.ok()) return Fail(scraper_options.status());
+
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -125,6 +163,16 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   if (absl::Status s = discovery->Start(datastore); !s.ok()) return Fail(s);
+  // Declared after the datastore it reads, so it stops first.
+  std::unique_ptr<datalayer::Scraper> scraper;
+  if (*scraper_options) {
+    scraper = std::make_unique<datalayer::Scraper>(datastore, **scraper_options);
+    scraper->Start();
+    EPP_LOG_INFO("scraping {} of every endpoint every {} ms", (*scraper_options)->path,
+                 (*scraper_options)->interval.count());
+  } else {
+    EPP_LOG_INFO("metrics scraping is off (dataLayer.sources is empty)");
+  }
 
   requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter);
   extproc::StreamOptions stream_options;
@@ -169,6 +217,7 @@ int Run(int argc, char** argv) {
   health_server->Shutdown(deadline);
   server->Wait();
   health_server->Wait();
+  if (scraper) scraper->Stop();
   discovery->Stop();
   return 0;
 }

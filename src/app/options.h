@@ -3,8 +3,11 @@
 #ifndef EPP_APP_OPTIONS_H_
 #define EPP_APP_OPTIONS_H_
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -26,6 +29,7 @@ struct Options {
   bool ha_enable_leader_election = false;
   bool disable_endpoint_subset_filter = false;
   std::string refresh_metrics_interval = "50ms";
+  std::chrono::nanoseconds refresh_metrics_interval_ns{50'000'000};  // parsed from the above
   uint64_t max_request_body_bytes = 64ull << 20;
   bool process_responses = true;
   int verbosity = 2;
@@ -37,6 +41,9 @@ struct Options {
   // build; main refuses to start when it is set.
   std::string endpoint_selector;
 };
+
+// Parses a Go duration ("50ms", "1.5s", "1m30s"); nullopt when it is not one.
+std::optional<std::chrono::nanoseconds> ParseGoDuration(std::string_view s);
 
 // Parses argv. Returns InvalidArgument naming the flag for unknown flags and bad values; the
 // message includes usage. `--help` yields a Cancelled status whose message is the usage text.

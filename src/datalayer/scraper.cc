@@ -95,7 +95,8 @@ void Scraper::SyncMembership() {
       net::HttpGetClient::Options o;
       o.timeout = options_.timeout;
       o.body_limit = options_.max_page_bytes;
-      t->client = std::make_unique<net::HttpGetClient>(io_, ep->address, ep->port, options_.path, o);
+      t->client =
+          std::make_unique<net::HttpGetClient>(io_, ep->address, ep->port, options_.path, o);
       // Spread the first polls over one interval so endpoints are not scraped in lock-step.
       std::uniform_int_distribution<int64_t> jitter(
           0, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.interval).count());
@@ -142,8 +143,8 @@ void Scraper::Poll(const std::shared_ptr<Target>& t) {
         m->update_time = std::chrono::system_clock::now();
         t->endpoint->metrics->Store(std::move(m));
         if (!extracted->missing.empty()) {
-          error = StrCat("page has no ", t->engine->name, " metric for: ",
-                         StrJoin(extracted->missing, ", "));
+          error = StrCat("page has no ", t->engine->name,
+                         " metric for: ", StrJoin(extracted->missing, ", "));
         }
       }
     }

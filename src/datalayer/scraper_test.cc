@@ -1,8 +1,8 @@
 #include "datalayer/scraper.h"
 
 #include <atomic>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "testing/http_test_server.h"

@@ -18,7 +18,9 @@ using tcp = boost::asio::ip::tcp;
 struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State> {
   State(boost::asio::io_context& io, std::string host, uint16_t port, std::string target,
         Options options)
-      : stream(io), host_header(JoinHostPort(host, port)), target(std::move(target)),
+      : stream(io),
+        host_header(JoinHostPort(host, port)),
+        target(std::move(target)),
         options(options) {
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(host, ec);
@@ -58,9 +60,8 @@ struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State>
 
   absl::Status Error(std::string_view what, const beast::error_code& ec) {
     if (ec == beast::error::timeout) {
-      return absl::DeadlineExceededError(
-          StrCat(what, " ", host_header, target, ": timed out after ",
-                 options.timeout.count(), " ms"));
+      return absl::DeadlineExceededError(StrCat(
+          what, " ", host_header, target, ": timed out after ", options.timeout.count(), " ms"));
     }
     if (ec == http::error::body_limit) {
       return absl::OutOfRangeError(StrCat(what, " ", host_header, target, ": body larger than ",
@@ -99,31 +100,29 @@ struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State>
   }
 
   void Write() {
-    http::async_write(stream, request,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec) return self->Finish(self->Error("write", ec));
-                        self->Read();
-                      });
+    http::async_write(stream, request, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Finish(self->Error("write", ec));
+      self->Read();
+    });
   }
 
   void Read() {
-    http::async_read(stream, buffer, *parser,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Finish(self->Error("read", ec));
-                       auto& res = self->parser->get();
-                       if (!res.keep_alive()) {
-                         beast::error_code ignored;
-                         self->stream.socket().close(ignored);
-                         self->connected = false;
-                         self->buffer.clear();
-                       }
-                       if (res.result() != http::status::ok) {
-                         return self->Finish(absl::InternalError(
-                             StrCat("GET ", self->host_header, self->target, ": HTTP ",
-                                    res.result_int())));
-                       }
-                       self->Finish(std::move(res.body()));
-                     });
+    http::async_read(
+        stream, buffer, *parser, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->Finish(self->Error("read", ec));
+          auto& res = self->parser->get();
+          if (!res.keep_alive()) {
+            beast::error_code ignored;
+            self->stream.socket().close(ignored);
+            self->connected = false;
+            self->buffer.clear();
+          }
+          if (res.result() != http::status::ok) {
+            return self->Finish(absl::InternalError(
+                StrCat("GET ", self->host_header, self->target, ": HTTP ", res.result_int())));
+          }
+          self->Finish(std::move(res.body()));
+        });
   }
 };
 

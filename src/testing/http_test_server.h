@@ -30,7 +30,8 @@ class HttpTestServer {
   using Handler = std::function<Reply(const std::string& target)>;
 
   explicit HttpTestServer(Handler handler)
-      : handler_(std::move(handler)), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+      : handler_(std::move(handler)),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }

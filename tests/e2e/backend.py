@@ -136,6 +136,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "served_by_host": self._host(),
                 "destination_header": self.headers.get(DEST_HEADER),
             })
+        elif path == "/metrics":
+            # A vLLM V1 page (what epp's scraper reads); scrapes are counted for the tests.
+            self.server.metrics_scrapes += 1
+            page = ("# TYPE vllm:num_requests_waiting gauge\n"
+                    'vllm:num_requests_waiting{engine="0",model_name="mock-model"} 0.0\n'
+                    "# TYPE vllm:num_requests_running gauge\n"
+                    'vllm:num_requests_running{engine="0",model_name="mock-model"} 0.0\n'
+                    "# TYPE vllm:kv_cache_usage_perc gauge\n"
+                    'vllm:kv_cache_usage_perc{engine="0",model_name="mock-model"} 0.0\n').encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain; version=0.0.4")
+            self.send_header("content-length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+        elif path == "/stats":
+            self._send_json(200, {"metrics_scrapes": self.server.metrics_scrapes})
         elif path == "/health":
             data = b"ok"
             self.send_response(200)
@@ -222,6 +238,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    metrics_scrapes = 0
     allow_reuse_address = True
     request_queue_size = 128
 

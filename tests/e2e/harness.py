@@ -223,7 +223,7 @@ plugins:
 - type: random-picker
 dataLayer:
   discovery: {{pluginRef: file-discovery}}
-"""
+{sources}"""
 
 
 def write_endpoints_file(path, backends):
@@ -242,7 +242,7 @@ def write_endpoints_file(path, backends):
 
 
 class Epp:
-    def __init__(self, workdir, backends, tls, name="epp", extra_args=()):
+    def __init__(self, workdir, backends, tls, name="epp", extra_args=(), scrape_metrics=True):
         if not os.access(epp_bin(), os.X_OK):
             raise HarnessError("epp binary %s not found or not executable (set EPP_BIN)" % epp_bin())
         self.tls = tls
@@ -251,7 +251,9 @@ class Epp:
         self.config_path = os.path.join(workdir, "epp-config.yaml")
         write_endpoints_file(self.endpoints_path, backends)
         with open(self.config_path, "w") as f:
-            f.write(EPP_CONFIG_TEMPLATE.format(endpoints=self.endpoints_path))
+            f.write(EPP_CONFIG_TEMPLATE.format(
+                endpoints=self.endpoints_path,
+                sources="" if scrape_metrics else "  sources: []  # no metrics scraping\n"))
         self.grpc_port = free_port()
         self.health_port = free_port()
         self.metrics_port = free_port()
@@ -554,7 +556,7 @@ class Envoy:
 
 class Stack:
     def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=(),
-                 backend_hosts=BACKEND_HOSTS):
+                 backend_hosts=BACKEND_HOSTS, scrape_metrics=True):
         self.workdir = workdir
         self.tls = tls
         self.backends = []
@@ -567,7 +569,8 @@ class Stack:
                 self.backends.append(b)
                 self._all.append(b.proc)
             if start_epp:
-                self.epp = Epp(workdir, self.backends, tls, extra_args=epp_args)
+                self.epp = Epp(workdir, self.backends, tls, extra_args=epp_args,
+                               scrape_metrics=scrape_metrics)
                 self._all.append(self.epp.proc)
         except BaseException:
             self.close()

@@ -1,0 +1,60 @@
+// The data-layer plugins of an EndpointPickerConfig, with the reference names and parameters.
+//
+//   metrics-data-source     parameters: scheme ("http"; "https" is not in this build and is
+//                           refused), path (default "/metrics"), insecureSkipVerify (bool,
+//                           default true; meaningful with https only)
+//   core-metrics-extractor  parameters: defaultEngine (default "vllm"; one of vllm, sglang,
+//                           trtllm-serve, triton-tensorrt-llm)
+//
+// With no `dataLayer` in the config (or one without `sources`) epp scrapes with both defaults;
+// `dataLayer: {sources: []}` turns scraping off.
+#ifndef EPP_DATALAYER_PLUGINS_H_
+#define EPP_DATALAYER_PLUGINS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/plugin.h"
+
+namespace epp::datalayer {
+
+inline constexpr std::string_view kMetricsDataSourceType = "metrics-data-source";
+inline constexpr std::string_view kCoreMetricsExtractorType = "core-metrics-extractor";
+
+class MetricsDataSource : public Plugin {
+ public:
+  MetricsDataSource(std::string name, std::string scheme, std::string path, bool insecure)
+      : Plugin(std::move(name)),
+        scheme_(std::move(scheme)),
+        path_(std::move(path)),
+        insecure_skip_verify_(insecure) {}
+  std::string_view Type() const override { return kMetricsDataSourceType; }
+  const std::string& scheme() const { return scheme_; }
+  const std::string& path() const { return path_; }
+  bool insecure_skip_verify() const { return insecure_skip_verify_; }
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        const YAML::Node& params);
+
+ private:
+  std::string scheme_;
+  std::string path_;
+  bool insecure_skip_verify_;
+};
+
+class CoreMetricsExtractor : public Plugin {
+ public:
+  CoreMetricsExtractor(std::string name, std::string default_engine)
+      : Plugin(std::move(name)), default_engine_(std::move(default_engine)) {}
+  std::string_view Type() const override { return kCoreMetricsExtractorType; }
+  const std::string& default_engine() const { return default_engine_; }
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        const YAML::Node& params);
+
+ private:
+  std::string default_engine_;
+};
+
+}  // namespace epp::datalayer
+
+#endif  // EPP_DATALAYER_PLUGINS_H_
