@@ -36,6 +36,7 @@ echo "wrote $out/parse_pick.md"
 } > "$out/metrics_parse.md"
 echo "wrote $out/metrics_parse.md"
 
+.venv/bin/python bench/scrape_cpu.py --seconds "${BENCH_SECONDS:-10}"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}" \
   --epp-arg=--process-responses=false --out "$out/added_latency_no_response_processing.md"

@@ -76,6 +76,21 @@ TEST(HttpGetClientTest, Errors) {
   }
 }
 
+TEST(HttpGetClientTest, HttpErrorStatusKeepsTheConnection) {
+  HttpTestServer server([](const std::string&) {
+    return HttpTestServer::Reply{HttpTestServer::Action::kRespond, 403, "forbidden"};
+  });
+  boost::asio::io_context io;
+  HttpGetClient client(io, "127.0.0.1", server.port(), "/metrics", {});
+  for (int i = 0; i < 3; ++i) {
+    auto r = GetOnce(io, client);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+    EXPECT_NE(r.status().message().find("HTTP 403"), std::string::npos) << r.status();
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
 TEST(HttpGetClientTest, ConnectionRefusedAndBadAddress) {
   boost::asio::io_context io;
   uint16_t port;
