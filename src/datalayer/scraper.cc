@@ -128,8 +128,12 @@ void Scraper::SchedulePoll(const std::shared_ptr<Target>& t, std::chrono::nanose
 
 void Scraper::Poll(const std::shared_ptr<Target>& t) {
   auto started = std::chrono::steady_clock::now();
-  t->client->Get([this, t, started](absl::StatusOr<std::string> page) {
-    if (t->stopped) return;
+  // The callback is stored in the client, which the target owns: capture the target weakly, or
+  // a GET still in flight when the scraper stops would keep target and client alive forever.
+  std::weak_ptr<Target> weak = t;
+  t->client->Get([this, weak, started](absl::StatusOr<std::string> page) {
+    std::shared_ptr<Target> t = weak.lock();
+    if (t == nullptr || t->stopped) return;
     const std::string key = t->endpoint->Key();
     std::string error;
     if (!page.ok()) {
