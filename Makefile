@@ -5,7 +5,11 @@ JOBS ?= $(shell nproc)
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup configure build test unit e2e demo bench fmt clean sanitize
+# The unit tests also run under these sanitizer presets as part of `make test`
+# (`make test SANITIZERS=` skips them).
+SANITIZERS ?= asan-ubsan tsan
+
+.PHONY: setup configure build test unit e2e demo bench fmt clean sanitizers
 
 setup:
 	@bash scripts/setup.sh
@@ -22,7 +26,14 @@ unit: build
 e2e: build
 	EPP_E2E_REQUIRE_BINARY=1 $(PYTEST) -q tests/e2e
 
-test: unit e2e
+test: unit e2e sanitizers
+
+sanitizers: setup
+	@for p in $(SANITIZERS); do \
+	  echo "== unit tests under $$p"; \
+	  cmake --preset $$p >/dev/null && cmake --build build/$$p -j $(JOBS) && \
+	  ctest --test-dir build/$$p --output-on-failure -j $(JOBS) || exit 1; \
+	done
 
 demo: build
 	$(VENV)/bin/python scripts/demo.py
@@ -32,12 +43,6 @@ bench: build
 
 fmt:
 	find src bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
-
-# Sanitizer runs of the unit tests: make sanitize PRESET=asan-ubsan (or tsan).
-sanitize: setup
-	cmake --preset $(PRESET)
-	cmake --build build/$(PRESET) -j $(JOBS)
-	ctest --test-dir build/$(PRESET) --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf build
