@@ -23,7 +23,10 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import harness  # noqa: E402
+from benchlib import cpu_seconds  # noqa: E402
+import benchlib  # noqa: E402
 
 NGINX_CONF = """\
 daemon off;
@@ -62,13 +65,6 @@ def chat_body(size):
     tail = '"}]}'
     filler = ("the quick brown fox jumps over the lazy dog " * (size // 40 + 1))
     return (head + filler[: size - len(head) - len(tail)] + tail).encode()
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
 def to_ms(text):
@@ -184,26 +180,11 @@ def main():
 
 
 def write_report(args, rows):
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":!bench/results"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     envoy_version = subprocess.run([harness.envoy_bin(), "--version"], capture_output=True,
                                    text=True).stdout.strip().splitlines()[-1]
-    lines = [
-        "# Added latency of epp through the real Envoy",
-        "",
-        "- command: `%s`" % " ".join(["python3", "bench/added_latency.py"] + sys.argv[1:]),
-        "- commit: %s%s" % (commit, " (with uncommitted changes)" if dirty else ""),
-        "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "- machine: %s, %d cores, %s" % (cpu, os.cpu_count(), platform.platform()),
+    lines = benchlib.header(
+        "Added latency of epp through the real Envoy",
+        " ".join(["python3", "bench/added_latency.py"] + sys.argv[1:])) + [
         "- envoy: %s" % envoy_version,
         "- epp flags added: %s" % (" ".join(args.epp_arg) or "none"),
         "- setup: wrk (1 thread, keep-alive) → Envoy (1 worker) → nginx `return 200`; the epp path "

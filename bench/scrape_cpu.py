@@ -17,7 +17,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import harness  # noqa: E402
+from benchlib import cpu_seconds  # noqa: E402
+import benchlib  # noqa: E402
 
 
 def vllm_page():
@@ -40,12 +43,6 @@ def vllm_page():
                   "%s_created{%s} 1.7551780121e+09" % (name, labels)]
     lines.append('vllm:cache_config_info{block_size="16",engine="0",num_gpu_blocks="27089"} 1.0')
     return "\n".join(lines) + "\n"
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(n, seconds, interval):
@@ -129,15 +126,8 @@ def main():
         rows.append(r)
         print("endpoints=%d epp cores=%.3f scrapes/s=%.0f (expected %.0f)" % (
             n, r["cores"], r["scrapes_per_s"], r["expected_per_s"]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "unknown")
-    lines = ["# epp CPU for scraping model-server metrics", "",
-             "- command: `%s`" % " ".join(["python3", "bench/scrape_cpu.py"] + sys.argv[1:]),
-             "- commit: %s" % commit,
-             "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-             "- machine: %s, %d cores, %s" % (cpu, os.cpu_count(), platform.platform()),
+    lines = benchlib.header("epp CPU for scraping model-server metrics",
+                            " ".join(["python3", "bench/scrape_cpu.py"] + sys.argv[1:])) + [
              "- setup: one nginx worker serves a %d-byte vLLM V1 page on every endpoint's port; epp "
              "scrapes each endpoint every %s over keep-alive connections; %d s window after 2 s "
              "warm-up; no request traffic." % (len(vllm_page()), args.interval, args.seconds),
