@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
+#include "admin/debug_endpoints.h"
 #include "app/builtin_plugins.h"
 #include "app/options.h"
 #include "app/tls.h"
@@ -20,6 +21,7 @@
 #include "datastore/datastore.h"
 #include "discovery/file_discovery.h"
 #include "extproc/server.h"
+#include "net/http_server.h"
 #include "requestcontrol/director.h"
 #include "scheduling/scheduler.h"
 
@@ -183,6 +185,28 @@ int Run(int argc, char** argv) {
   extproc::HealthService health(
       live, [] { return true; }, /*leader_election=*/false);
 
+  // Admin HTTP on --metrics-port: what epp sees of every endpoint.
+  net::HttpServer admin(
+      opts->bind_address, static_cast<uint16_t>(opts->metrics_port),
+      [&datastore, &scraper](const std::string&, const std::string& target) {
+        std::string path = target.substr(0, target.find('?'));
+        if (path != "/debug/endpoints") {
+          return net::HttpResponse{404, "text/plain; charset=utf-8",
+                                   "not found; try /debug/endpoints\n"};
+        }
+        auto statuses =
+            scraper ? scraper->Statuses() : std::map<std::string, datalayer::ScrapeStatus>{};
+        auto last_error = [&statuses](const std::string& key) {
+          auto it = statuses.find(key);
+          return it == statuses.end() ? std::string() : it->second.last_error;
+        };
+        return net::HttpResponse{200, "application/json",
+                                 admin::DebugEndpointsJson(*datastore.GetSnapshot(), last_error,
+                                                           std::chrono::system_clock::now())};
+      });
+  auto admin_port = admin.Start();
+  if (!admin_port.ok()) return Fail(admin_port.status());
+
   auto creds = Credentials(*opts);
   if (!creds.ok()) return Fail(creds.status());
   int grpc_port = 0, health_port = 0;
@@ -206,8 +230,8 @@ int Run(int argc, char** argv) {
     return Fail(
         absl::UnavailableError(StrCat("cannot listen on health port ", opts->grpc_health_port)));
   }
-  EPP_LOG_INFO("epp serving ext_proc on port {} ({}), health on port {}", grpc_port,
-               opts->secure_serving ? "TLS" : "plaintext", health_port);
+  EPP_LOG_INFO("epp serving ext_proc on port {} ({}), health on port {}, admin on port {}",
+               grpc_port, opts->secure_serving ? "TLS" : "plaintext", health_port, *admin_port);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -217,6 +241,7 @@ int Run(int argc, char** argv) {
   health_server->Shutdown(deadline);
   server->Wait();
   health_server->Wait();
+  admin.Stop();
   if (scraper) scraper->Stop();
   discovery->Stop();
   return 0;

@@ -74,6 +74,9 @@ inline std::vector<std::string_view> Split(std::string_view s, char sep) {
   }
 }
 
+// JSON string escaping (quotes not included).
+std::string JsonEscape(std::string_view s);
+
 // std::string_view of an absl::string_view (they are distinct types in this build).
 inline std::string_view SV(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 

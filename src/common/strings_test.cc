@@ -21,6 +21,10 @@ TEST(StrJoinTest, Joins) {
   EXPECT_EQ(StrJoin(std::vector<std::string>{}, ","), "");
 }
 
+TEST(JsonEscapeTest, ControlCharacters) {
+  EXPECT_EQ(JsonEscape(std::string("a\x01\n\\\"", 5)), "a\\u0001\\n\\\\\\\"");
+}
+
 TEST(SplitTest, KeepsEmptyPieces) {
   struct Case {
     std::string_view in;

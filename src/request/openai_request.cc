@@ -225,38 +225,6 @@ absl::StatusOr<ParsedRequest> ParseRequest(ApiKind kind, std::string_view body, 
   return ParseWith(parser, kind, body, capacity);
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          StrAppend(&out, "\\u00", kHex[c >> 4], kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
-}
-
 std::string SpliceModel(std::string_view body, Span model_token, std::string_view new_model) {
   std::string out;
   std::string escaped = JsonEscape(new_model);

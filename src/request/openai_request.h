@@ -51,9 +51,6 @@ absl::StatusOr<ParsedRequest> ParseRequest(ApiKind kind, std::string_view body, 
 // kept as they were.
 std::string SpliceModel(std::string_view body, Span model_token, std::string_view new_model);
 
-// JSON string escaping (quotes not included).
-std::string JsonEscape(std::string_view s);
-
 }  // namespace epp::request
 
 #endif  // EPP_REQUEST_OPENAI_REQUEST_H_

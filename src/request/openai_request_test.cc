@@ -133,9 +133,5 @@ TEST(SpliceModelTest, ReplacesOnlyTheToken) {
   EXPECT_EQ(again->model, "new\"x");
 }
 
-TEST(JsonEscapeTest, ControlCharacters) {
-  EXPECT_EQ(JsonEscape(std::string("a\x01\n\\", 4)), "a\\u0001\\n\\\\");
-}
-
 }  // namespace
 }  // namespace epp::request

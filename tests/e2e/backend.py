@@ -140,7 +140,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # A vLLM V1 page (what epp's scraper reads); scrapes are counted for the tests.
             self.server.metrics_scrapes += 1
             page = ("# TYPE vllm:num_requests_waiting gauge\n"
-                    'vllm:num_requests_waiting{engine="0",model_name="mock-model"} 0.0\n'
+                    'vllm:num_requests_waiting{engine="0",model_name="mock-model"} %d.0\n'
+                    % self.server.waiting_gauge +
                     "# TYPE vllm:num_requests_running gauge\n"
                     'vllm:num_requests_running{engine="0",model_name="mock-model"} 0.0\n'
                     "# TYPE vllm:kv_cache_usage_perc gauge\n"
@@ -239,6 +240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     metrics_scrapes = 0
+    waiting_gauge = 0  # what /metrics reports as vllm:num_requests_waiting (--waiting)
     allow_reuse_address = True
     request_queue_size = 128
 
@@ -247,10 +249,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--waiting", type=int, default=0,
+                    help="value of vllm:num_requests_waiting on /metrics")
     args = ap.parse_args(argv)
     if ":" in args.host:  # an IPv6 literal
         Server.address_family = socket.AF_INET6
     srv = Server((args.host, args.port), Handler)
+    srv.waiting_gauge = args.waiting
     host, port = srv.server_address[:2]
     print("READY %s:%d" % (host, port), flush=True)
     try:

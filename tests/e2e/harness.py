@@ -190,7 +190,7 @@ class Backend:
         self.host = host
         self.proc = Proc("backend%d" % index,
                          [sys.executable, "-u", os.path.join(HERE, "backend.py"), "--port", "0",
-                          "--host", host],
+                          "--host", host, "--waiting", str(index + 1)],
                          os.path.join(workdir, "backend%d.log" % index))
         line = wait_until(lambda: _ready_line(self.proc.log_path), "backend%d READY line" % index,
                           procs=[self.proc])

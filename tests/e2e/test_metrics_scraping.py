@@ -49,3 +49,38 @@ def test_empty_sources_turn_scraping_off(not_scraping):
     assert st == 200
     time.sleep(0.3)  # several default intervals: a negative check has to wait a little
     assert all(scrapes(b) == 0 for b in not_scraping.backends)
+
+
+def debug_endpoints(stack):
+    c = http.client.HTTPConnection("127.0.0.1", stack.epp.metrics_port, timeout=5)
+    try:
+        c.request("GET", "/debug/endpoints")
+        r = c.getresponse()
+        assert r.status == 200
+        assert r.getheader("content-type") == "application/json"
+        return json.loads(r.read())
+    finally:
+        c.close()
+
+
+def test_debug_endpoints_shows_what_epp_scraped(scraping):
+    """Each backend reports vllm:num_requests_waiting = its index + 1 on /metrics."""
+    want = {"b%d" % b.index: b.index + 1 for b in scraping.backends}
+
+    def seen():
+        eps = debug_endpoints(scraping)
+        return {e["name"]: e["metrics"]["waiting_queue_size"] for e in eps} == want
+    harness.wait_until(seen, "/debug/endpoints to show every backend's waiting gauge",
+                       procs=[scraping.epp.proc])
+    for e in debug_endpoints(scraping):
+        b = scraping.backends[int(e["name"][1:])]
+        assert (e["address"], e["port"], e["namespace"]) == (b.host, b.port, "default")
+        assert e["metrics"]["last_error"] == ""
+        assert e["metrics"]["age_ms"] is not None and e["metrics"]["age_ms"] < 5000
+        assert e["metrics"]["kv_cache_usage_percent"] == 0
+
+
+def test_debug_endpoints_without_scraping(not_scraping):
+    eps = debug_endpoints(not_scraping)
+    assert len(eps) == len(not_scraping.backends)
+    assert all(e["metrics"]["age_ms"] is None for e in eps)
