@@ -2,9 +2,10 @@
 // connections (not a thread per endpoint), extracts the engine's metrics and publishes them
 // whole into the endpoint's cell with the time they were read.
 //
-// - Each endpoint is polled every `interval` (first poll after a random fraction of it, so
-//   endpoints are not scraped in lock-step); a poll that is still running when the next is due
-//   is not overlapped.
+// - Each endpoint is polled at a fixed rate of one per `interval`; the first poll comes after a
+//   random fraction of it, so endpoints are not scraped in lock-step. Due times fall on a grid
+//   of interval/10 slots so that one wake-up of the loop serves every endpoint due in a slot. A
+//   poll still running when the next is due is not overlapped.
 // - Every poll has `timeout`; pages over `max_page_bytes` are errors.
 // - The engine comes from the endpoint label `engine_label` (default engine otherwise); an
 //   unknown engine is an error for that endpoint.
@@ -66,7 +67,8 @@ class Scraper {
   struct Target;
   void SyncMembership();
   void ScheduleMembership();
-  void SchedulePoll(const std::shared_ptr<Target>& t, std::chrono::nanoseconds delay);
+  void SchedulePoll(const std::shared_ptr<Target>& t);  // at t->next_due
+  std::chrono::steady_clock::time_point AlignToSlot(std::chrono::steady_clock::time_point t) const;
   void Poll(const std::shared_ptr<Target>& t);
 
   const datastore::Datastore& datastore_;
