@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""make demo: three backends, epp (TLS, file discovery, random picker) and the real Envoy in
-FULL_DUPLEX_STREAMED mode. Sends a handful of requests through Envoy and shows, for each, the
-endpoint epp named and the backend that served it; then an error, a streamed response and a
-subset hint. Everything runs on loopback and stops at the end."""
+"""make demo: three backends, epp (TLS, file discovery, random picker, metrics scraping) and the
+real Envoy in FULL_DUPLEX_STREAMED mode. Sends a handful of requests through Envoy and shows, for
+each, the endpoint epp named and the backend that served it; then what epp scraped from the
+backends, an error, a streamed response and a subset hint. Everything runs on loopback and stops
+at the end."""
 import json
 import os
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import harness  # noqa: E402
+
+
+def debug_endpoints(stack):
+    with urllib.request.urlopen("http://127.0.0.1:%d/debug/endpoints" % stack.epp.metrics_port,
+                                timeout=5) as r:
+        return json.loads(r.read())
 
 
 def show(title):
@@ -39,6 +47,18 @@ def main():
             served = "%s:%d" % (j["served_by_host"], j["served_by_port"])
             print("%-4d %-26s %-18s %s" % (i, j["destination_header"], served,
                                           "yes" if served == j["destination_header"] else "NO"))
+
+        show("what epp sees: GET /debug/endpoints on its admin port (metrics scraped every 50 ms)")
+        harness.wait_until(lambda: all(e["metrics"]["age_ms"] is not None
+                                       for e in debug_endpoints(stack)),
+                           "every endpoint scraped once", procs=[stack.epp.proc])
+        print("%-6s %-18s %-8s %-8s %-6s %s" % ("name", "address", "waiting", "running", "kv",
+                                                "age"))
+        for e in debug_endpoints(stack):
+            m = e["metrics"]
+            print("%-6s %-18s %-8d %-8d %-6.2f %d ms" % (
+                e["name"], "%s:%d" % (e["address"], e["port"]), m["waiting_queue_size"],
+                m["running_requests_size"], m["kv_cache_usage_percent"], m["age_ms"]))
 
         show("GET /v1/models (no body: answered at once)")
         st, _, body = harness.request(envoy.port, "GET", "/v1/models")

@@ -52,6 +52,11 @@ struct ScrapeStatus {
   uint64_t failures = 0;
 };
 
+// Rounds `t` up to the next multiple of interval/10 (at least 1 ms) since the clock's epoch: the
+// grid scrape polls fall on.
+std::chrono::steady_clock::time_point AlignToSlot(std::chrono::steady_clock::time_point t,
+                                                  std::chrono::nanoseconds interval);
+
 class Scraper {
  public:
   Scraper(const datastore::Datastore& datastore, ScraperOptions options);
@@ -68,7 +73,6 @@ class Scraper {
   void SyncMembership();
   void ScheduleMembership();
   void SchedulePoll(const std::shared_ptr<Target>& t);  // at t->next_due
-  std::chrono::steady_clock::time_point AlignToSlot(std::chrono::steady_clock::time_point t) const;
   void Poll(const std::shared_ptr<Target>& t);
 
   const datastore::Datastore& datastore_;

@@ -173,3 +173,34 @@ TEST(ScraperStopTest, StopWhileAGetIsInFlight) {
 
 }  // namespace
 }  // namespace epp::datalayer
+
+namespace epp::datalayer {
+namespace {
+
+TEST(AlignToSlotTest, RoundsUpToTheTenthOfTheInterval) {
+  using std::chrono::milliseconds;
+  using std::chrono::nanoseconds;
+  using TP = std::chrono::steady_clock::time_point;
+  auto at = [](int64_t ns) {
+    return TP(std::chrono::duration_cast<TP::duration>(nanoseconds(ns)));
+  };
+  struct Case {
+    int64_t in_ns;
+    milliseconds interval;
+    int64_t want_ns;
+  } cases[] = {
+      {0, milliseconds(50), 0},          // on the grid already
+      {1, milliseconds(50), 5'000'000},  // 50 ms / 10 = 5 ms slots
+      {5'000'000, milliseconds(50), 5'000'000},
+      {5'000'001, milliseconds(50), 10'000'000},
+      {1, milliseconds(5), 1'000'000},  // slots are at least 1 ms
+      {1'000'001, milliseconds(1000), 100'000'000},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(AlignToSlot(at(c.in_ns), c.interval), at(c.want_ns))
+        << c.in_ns << " / " << c.interval.count();
+  }
+}
+
+}  // namespace
+}  // namespace epp::datalayer
