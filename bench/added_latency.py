@@ -28,27 +28,6 @@ import harness  # noqa: E402
 from benchlib import cpu_seconds  # noqa: E402
 import benchlib  # noqa: E402
 
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_max_body_size 0;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 1000000;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ default_type application/json; return 200 '{{"ok":true}}'; }}
-  }}
-}}
-"""
 
 WRK_SCRIPT = """\
 local f = io.open("{body}", "rb")
@@ -97,14 +76,9 @@ def main():
     procs = []
     try:
         port = harness.free_port()
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=work, port=port))
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.makedirs(os.path.join(work, d), exist_ok=True)
-        nginx = harness.Proc("nginx", ["nginx", "-p", work, "-c", os.path.join(work, "nginx.conf")],
-                             os.path.join(work, "nginx.log"))
-        procs.append(nginx)
-        harness.wait_until(lambda: harness.tcp_connectable("127.0.0.1", port), "nginx", procs=[nginx])
+        procs.append(benchlib.start_nginx(
+            harness, work, [port],
+            """    location / { default_type application/json; return 200 '{"ok":true}'; }"""))
 
         class B:  # what harness.write_endpoints_file expects of a backend
             index, host = 0, "127.0.0.1"

@@ -32,3 +32,42 @@ def header(title, command):
             "- commit: %s" % commit(),
             "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "- machine: %s, %d cores, %s" % (cpu, os.cpu_count(), platform.platform())]
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65535;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+  access_log off;
+  client_max_body_size 0;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+{listens}
+{locations}
+  }}
+}}
+"""
+
+
+def start_nginx(harness, work, ports, locations):
+    """Starts one nginx worker serving `locations` (nginx config lines) on every port in
+    `ports` from the folder `work`; returns its harness.Proc once the last port accepts."""
+    for d in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    # nginx's worker runs as another user: the folder must be readable by it.
+    os.chmod(work, 0o755)
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(d=work, locations=locations,
+                                  listens="\n".join("    listen 127.0.0.1:%d;" % p for p in ports)))
+    proc = harness.Proc("nginx", ["nginx", "-p", work, "-c", conf], os.path.join(work, "nginx.log"))
+    harness.wait_until(lambda: harness.tcp_connectable("127.0.0.1", ports[-1]), "nginx",
+                       procs=[proc])
+    return proc

@@ -52,36 +52,11 @@ def measure(n, seconds, interval):
         ports = [harness.free_port() for _ in range(n)]
         with open(os.path.join(work, "metrics"), "w") as f:
             f.write(vllm_page())
-        # nginx's worker runs as another user: the page and its folder must be readable.
-        os.chmod(work, 0o755)
-        os.chmod(os.path.join(work, "metrics"), 0o644)
-        listens = "\n".join("    listen 127.0.0.1:%d;" % p for p in ports)
-        conf = """daemon off;
-worker_processes 1;
-worker_rlimit_nofile 65535;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log warn;
-events {{ worker_connections 16384; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 60s;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{
-{listens}
-    location = /metrics {{ default_type text/plain; root {d}; }}
-    location = /nginx_status {{ stub_status; }}
-  }}
-}}
-""".format(d=work, listens=listens)
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(conf)
-        nginx = harness.Proc("nginx", ["nginx", "-p", work, "-c", os.path.join(work, "nginx.conf")],
-                             os.path.join(work, "nginx.log"))
-        procs.append(nginx)
-        harness.wait_until(lambda: harness.tcp_connectable("127.0.0.1", ports[-1]), "nginx",
-                           procs=[nginx])
+        os.chmod(os.path.join(work, "metrics"), 0o644)  # nginx's worker runs as another user
+        procs.append(benchlib.start_nginx(
+            harness, work, ports,
+            "    location = /metrics { default_type text/plain; root %s; }\n"
+            "    location = /nginx_status { stub_status; }" % work))
 
         class B:
             host = "127.0.0.1"

@@ -602,6 +602,14 @@ class Stack:
             self._all.append(env.proc)
         return env
 
+    def serving_envoy(self, body_mode="full_duplex", **kwargs):
+        """stack.envoy(...) that has been seen serving (checked once per Envoy)."""
+        env = self.envoy(body_mode, **kwargs)
+        if not getattr(env, "serving_checked", False):
+            self.wait_serving(env)
+            env.serving_checked = True
+        return env
+
     def wait_serving(self, envoy, timeout=DEFAULT_WAIT_S):
         """Waits until a GET /v1/models through `envoy` returns 200 (epp has loaded its
         endpoints). Returns the seconds it took."""

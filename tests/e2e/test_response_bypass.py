@@ -25,11 +25,7 @@ def stack(request, tmp_path_factory):
 
 @pytest.fixture(params=harness.BODY_MODES)
 def env(request, stack):
-    e = stack.envoy(request.param)
-    if not getattr(e, "serving_checked", False):
-        stack.wait_serving(e)
-        e.serving_checked = True
-    return e
+    return stack.serving_envoy(request.param)
 
 
 def test_routed_and_no_response_messages_reach_epp(stack, env):

@@ -26,14 +26,6 @@ def body_mode(request):
     return request.param
 
 
-def envoy_for(stack, body_mode):
-    env = stack.envoy(body_mode)
-    if not getattr(env, "serving_checked", False):
-        stack.wait_serving(env)
-        env.serving_checked = True
-    return env
-
-
 def assert_served_json(stack, status, data, sent):
     assert status == 200, (status, data[:300])
     d = json.loads(data)
@@ -52,7 +44,7 @@ def raw_request(port, raw, timeout=30):
 
 
 def test_concurrent_mixed_requests(stack, body_mode):
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
 
     def one(i):
         kind = i % 3
@@ -82,7 +74,7 @@ def test_concurrent_mixed_requests(stack, body_mode):
 def test_many_concurrent_streams_are_not_serialized(stack, body_mode):
     """80 SSE requests of ~0.5 s each at once: each holds an ext_proc stream for its whole
     life, so epp must serve them concurrently (serialized it would take ~40 s)."""
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     n = 80
 
     def one(i):
@@ -102,7 +94,7 @@ def test_many_concurrent_streams_are_not_serialized(stack, body_mode):
 @pytest.mark.parametrize("size", [3 * MiB], ids=["3MiB"])
 def test_large_response_body_is_echoed_intact(stack, body_mode, size):
     """FULL_DUPLEX also streams the response body through epp, which must echo every chunk."""
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     unit = "".join("r%05d " % i for i in range(10000))
     body = completion_body(prompt=(unit * (size // len(unit) + 1))[:size])
     st, hdrs, data = request(env.port, "POST", "/v1/completions", body, headers={"x-backend-echo": "1"},
@@ -120,7 +112,7 @@ def test_chunked_request_with_trailers(stack, body_mode):
     request_trailers and must end the echoed body with end_of_stream false plus a
     TrailersResponse. BUFFERED (trailer mode SKIP): Envoy sends the buffered body with
     end_of_stream false and no trailers message; epp must still answer it."""
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     body = completion_body(prompt="with trailers " * 2000)
     parts = [body[i:i + 4096] for i in range(0, len(body), 4096)]
     raw = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
@@ -136,7 +128,7 @@ def test_chunked_request_with_trailers(stack, body_mode):
 
 
 def test_client_aborts_do_not_break_epp(stack, body_mode):
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     # 1. Client sends headers and part of a large body, then disconnects.
     for _ in range(5):
         with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
@@ -177,7 +169,7 @@ def read_raw_response(port, raw, timeout=30):
 def test_response_trailers_pass(stack, body_mode):
     """Backend ends its chunked SSE response with a trailer. FULL_DUPLEX: epp gets
     response_trailers after body chunks that did not end the stream, and must answer them."""
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     body = completion_body(prompt="trailers back", stream=True)
     raw = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
            b"x-backend-trailers: 1\r\nx-backend-chunks: 3\r\nx-backend-interval-ms: 20\r\n"
@@ -193,7 +185,7 @@ def test_response_trailers_pass(stack, body_mode):
 
 def test_slow_chunked_upload(stack, body_mode):
     """The body arrives in pieces 100 ms apart; epp must wait for the end of the body."""
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     body = completion_body(prompt="slow " * 20000)
     n = 5
     step = len(body) // n + 1
@@ -226,7 +218,7 @@ def test_body_over_max_request_body_bytes_is_413(limited_stack, body_mode, size)
     (BUFFERED sends the whole body in one gRPC message, so epp's gRPC receive limit must not
     be what refuses it.)"""
     stack = limited_stack
-    env = envoy_for(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     small = chat_body("fits " * 1000)
     st, _, data = request(env.port, "POST", "/v1/chat/completions", small)
     assert_served_json(stack, st, data, small)

@@ -28,14 +28,6 @@ def body_mode(request):
     return request.param
 
 
-def main_envoy(stack, body_mode):
-    env = stack.envoy(body_mode)
-    if not getattr(env, "serving_checked", False):
-        stack.wait_serving(env)
-        env.serving_checked = True
-    return env
-
-
 def check_served(stack, status, headers, data, sent=None):
     """Asserts a 200 served by the backend that epp named; returns the parsed backend answer."""
     assert status == 200, "status %d, body %r" % (status, data[:500])
@@ -54,7 +46,7 @@ def check_served(stack, status, headers, data, sent=None):
 
 
 def test_random_routing_30_requests(stack, body_mode):
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=60)
     served = []
     try:
@@ -71,7 +63,7 @@ def test_random_routing_30_requests(stack, body_mode):
 
 @pytest.mark.parametrize("size", [1 * MiB, 10 * MiB], ids=["1MiB", "10MiB"])
 def test_large_prompt_is_forwarded_byte_identical(stack, body_mode, size):
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     # A prompt of printable, non-repeating-looking text (so any reordering/truncation shows).
     unit = "".join("w%05d " % i for i in range(10000))
     prompt = (unit * (size // len(unit) + 1))[:size]
@@ -84,7 +76,7 @@ def test_large_prompt_is_forwarded_byte_identical(stack, body_mode, size):
 
 def test_sse_streaming_is_incremental(stack, body_mode):
     # BUFFERED uses response_body_mode NONE, so the response also streams there.
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     chunks, interval_ms = 5, 100
     body = completion_body(prompt="stream please", stream=True)
     conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=60)
@@ -126,7 +118,7 @@ def test_sse_streaming_is_incremental(stack, body_mode):
 
 
 def test_get_models(stack, body_mode):
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     st, hdrs, data = request(env.port, "GET", "/v1/models")
     assert st == 200, (st, data[:500])
     d = json.loads(data)
@@ -141,7 +133,7 @@ def test_get_models(stack, body_mode):
     (b'{"messages": [{"role": "user", "content": "hi"}]}', "/v1/chat/completions"),
 ], ids=["truncated-json", "not-json", "completions-no-model", "chat-no-model"])
 def test_bad_request_body_is_400(stack, body_mode, body, path):
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     st, hdrs, data = request(env.port, "POST", path, body)
     assert st == 400, (st, data[:500])
     assert data.startswith(b"inference error:"), data[:500]
@@ -150,7 +142,7 @@ def test_bad_request_body_is_400(stack, body_mode, body, path):
 
 def test_client_destination_header_is_overwritten(stack, body_mode):
     """A client-supplied x-gateway-destination-endpoint must be replaced by epp's pick."""
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     bogus = "127.0.0.1:1"
     for i in range(5):
         body = completion_body(prompt="spoof %d" % i)
@@ -214,7 +206,7 @@ def test_grpc_health_serving(stack, service):
 def test_model_name_rewrite_header(stack, body_mode):
     """x-gateway-model-name-rewrite: epp replaces the body's model (only that token); in
     BUFFERED the new body goes back as a body mutation with a matching content-length."""
-    env = main_envoy(stack, body_mode)
+    env = stack.serving_envoy(body_mode)
     prompt = "rewrite me " * 1000
     body = completion_body(model="mock-model", prompt=prompt)
     want = completion_body(model="rewritten-model", prompt=prompt)
