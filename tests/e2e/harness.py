@@ -40,6 +40,10 @@ def epp_bin():
     return os.environ.get("EPP_BIN", os.path.join(ROOT, "build", "bin", "epp"))
 
 
+def modelsim_bin():
+    return os.environ.get("MODELSIM_BIN", os.path.join(ROOT, "build", "bin", "modelsim"))
+
+
 def envoy_bin():
     if os.environ.get("ENVOY_BIN"):
         return os.environ["ENVOY_BIN"]
@@ -206,6 +210,60 @@ class Backend:
         return "%s:%d" % (self.host, self.port)
 
 
+class Modelsim:
+    """A modelsim server (the vLLM simulator) on `host`, started with `args`; ready once its
+    /health answers 200. Has the Backend interface (index, host, port, addr, proc) plus
+    `labels` for the endpoints file."""
+
+    def __init__(self, index, host, workdir, args=(), labels=None, name=None):
+        if not os.access(modelsim_bin(), os.X_OK):
+            raise HarnessError("modelsim binary %s not found (set MODELSIM_BIN)" % modelsim_bin())
+        self.index = index
+        self.host = host
+        self.port = free_port(host)
+        self.labels = dict(labels or {})
+        self.name = name or "modelsim%d" % index
+        self.argv = [modelsim_bin(), "--host", host, "--port", str(self.port)] + list(args)
+        self.proc = Proc(self.name, self.argv, os.path.join(workdir, "%s.log" % self.name))
+
+        def healthy():
+            try:
+                st, _, _ = request(self.port, "GET", "/health", timeout=2, host=self.host)
+                return st == 200
+            except OSError:
+                return False
+        wait_until(healthy, "%s /health" % self.name, procs=[self.proc])
+
+    @property
+    def addr(self):
+        if ":" in self.host:
+            return "[%s]:%d" % (self.host, self.port)
+        return "%s:%d" % (self.host, self.port)
+
+    def get(self, path):
+        st, _, body = request(self.port, "GET", path, timeout=10, host=self.host)
+        return st, body.decode()
+
+    def post(self, path, obj):
+        st, _, body = request(self.port, "POST", path, body=json.dumps(obj).encode(),
+                              headers={"content-type": "application/json"}, timeout=60,
+                              host=self.host)
+        return st, body.decode()
+
+    def metric(self, name, **labels):
+        """Value of the sample `name` whose labels include `labels` (None when absent)."""
+        _, page = self.get("/metrics")
+        for line in page.splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            rest = line[len(name):]
+            if rest[:1] not in ("{", " "):
+                continue
+            if all('%s="%s"' % (k, v) in rest for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+
 def _ready_line(path):
     with open(path, "r", errors="replace") as f:
         for line in f:
@@ -233,8 +291,12 @@ def write_endpoints_file(path, backends):
     else:
         lines = ["endpoints:"]
     for b in backends or ():
-        lines.append('- {name: b%d, namespace: default, address: "%s", port: "%d"}'
-                     % (b.index, b.host, b.port))
+        labels = getattr(b, "labels", None)
+        extra = ""
+        if labels:
+            extra = ", labels: {%s}" % ", ".join('"%s": "%s"' % kv for kv in labels.items())
+        lines.append('- {name: b%d, namespace: default, address: "%s", port: "%d"%s}'
+                     % (b.index, b.host, b.port, extra))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -556,7 +618,9 @@ class Envoy:
 
 class Stack:
     def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=(),
-                 backend_hosts=BACKEND_HOSTS, scrape_metrics=True):
+                 backend_hosts=BACKEND_HOSTS, scrape_metrics=True, modelsim_args=None):
+        """Backends are backend.py servers, or modelsim servers when `modelsim_args` (a list of
+        extra modelsim flags) is given."""
         self.workdir = workdir
         self.tls = tls
         self.backends = []
@@ -565,7 +629,11 @@ class Stack:
         self._all = []
         try:
             for i in range(n_backends):
-                b = Backend(i, backend_hosts[i % len(backend_hosts)], workdir)
+                host = backend_hosts[i % len(backend_hosts)]
+                if modelsim_args is not None:
+                    b = Modelsim(i, host, workdir, modelsim_args)
+                else:
+                    b = Backend(i, host, workdir)
                 self.backends.append(b)
                 self._all.append(b.proc)
             if start_epp:
@@ -758,10 +826,10 @@ def grpc_health_check(port, service="", host="127.0.0.1", timeout=5.0, content_t
 # client helpers
 # ---------------------------------------------------------------------------------------------
 
-def request(port, method, path, body=None, headers=None, timeout=60, conn=None):
-    """One HTTP/1.1 request to 127.0.0.1:port. Returns (status, headers dict lower-case, body)."""
+def request(port, method, path, body=None, headers=None, timeout=60, conn=None, host="127.0.0.1"):
+    """One HTTP/1.1 request to host:port. Returns (status, headers dict lower-case, body)."""
     own = conn is None
-    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = conn or http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         hdrs = {"content-type": "application/json"} if body is not None else {}
         hdrs.update(headers or {})
