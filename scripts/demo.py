@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""make demo: three backends, epp (TLS, file discovery, random picker, metrics scraping) and the
-real Envoy in FULL_DUPLEX_STREAMED mode. Sends a handful of requests through Envoy and shows, for
-each, the endpoint epp named and the backend that served it; then what epp scraped from the
-backends, an error, a streamed response and a subset hint. Everything runs on loopback and stops
-at the end."""
+"""make demo: three modelsim servers (the vLLM simulator; a base model and LoRA adapters),
+epp (TLS, file discovery, metrics scraping every 50 ms) and the real Envoy in
+FULL_DUPLEX_STREAMED mode. Runs a shared-prefix workload across the base model and its adapters
+through Envoy, shows what epp saw while it ran (queues, KV use, adapters), then what each server
+did (requests, prefix-cache hit rate, time to first token), an error, a streamed response and a
+subset hint. Everything runs on loopback and stops at the end."""
 import json
 import os
+import random
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import harness  # noqa: E402
+
+ADAPTERS = ["sql-lora", "tweet-lora", "chat-lora"]
+MODELSIM_ARGS = ["--served-model-name", "llama-3.1-8b", "--max-num-seqs", "8",
+                 "--enable-lora", "--max-loras", "2", "--max-cpu-loras", "3",
+                 "--lora-modules"] + ["%s=/adapters/%s" % (a, a) for a in ADAPTERS]
 
 
 def debug_endpoints(stack):
@@ -26,65 +34,124 @@ def show(title):
     print("\n== %s" % title)
 
 
+def server_stats(sim):
+    """Counters read back from one modelsim's /metrics."""
+    m = sim.metric
+    done = sum(m("vllm:request_success_total", finished_reason=r) or 0
+               for r in ("stop", "length", "abort"))
+    queries = m("vllm:prefix_cache_queries_total") or 0
+    hits = m("vllm:prefix_cache_hits_total") or 0
+    ttft_n = m("vllm:time_to_first_token_seconds_count") or 0
+    ttft_sum = m("vllm:time_to_first_token_seconds_sum") or 0
+    return {"requests": done, "hit_rate": hits / queries if queries else 0.0,
+            "ttft_ms": 1000 * ttft_sum / ttft_n if ttft_n else 0.0}
+
+
+def shared_prefix_workload(port, groups=4, per_group=6, concurrency=6, seed=1):
+    """groups × per_group chat requests: each group shares a ~2,000-character system prompt
+    (≈500 tokens) and uses one model (the base model or an adapter)."""
+    rnd = random.Random(seed)
+    models = ["llama-3.1-8b"] + ADAPTERS
+    jobs = []
+    for g in range(groups):
+        system = ("Group %d policy. " % g) + " ".join(
+            rnd.choice(["alpha", "beta", "gamma", "delta", "omega"]) for _ in range(330))
+        for u in range(per_group):
+            jobs.append((models[g % len(models)], system,
+                         "Question %d from user %d of group %d?" % (rnd.randrange(10**6), u, g)))
+    rnd.shuffle(jobs)
+    statuses = []
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if not jobs:
+                    return
+                model, system, question = jobs.pop()
+            body = json.dumps({"model": model, "max_tokens": 48, "ignore_eos": True,
+                               "messages": [{"role": "system", "content": system},
+                                            {"role": "user", "content": question}]}).encode()
+            st, _, _ = harness.request(port, "POST", "/v1/chat/completions", body)
+            with lock:
+                statuses.append(st)
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    return threads, statuses
+
+
 def main():
     work = tempfile.mkdtemp(prefix="epp-demo-")
-    stack = harness.Stack(work, tls=True)
+    stack = harness.Stack(work, tls=True, modelsim_args=MODELSIM_ARGS)
     try:
         envoy = stack.envoy("full_duplex")
         stack.wait_serving(envoy)
-        print("backends: %s" % ", ".join(b.addr for b in stack.backends))
-        print("epp:      127.0.0.1:%d (TLS, self-signed), endpoints from %s" % (
+        print("modelsim servers: %s (llama-3.1-8b + LoRA %s; max_num_seqs 8, max_loras 2)" % (
+            ", ".join(b.addr for b in stack.backends), ", ".join(ADAPTERS)))
+        print("epp:    127.0.0.1:%d (TLS, self-signed), endpoints from %s" % (
             stack.epp_port, stack.epp.endpoints_path))
-        print("envoy:    http://127.0.0.1:%d  (ext_proc FULL_DUPLEX_STREAMED -> ORIGINAL_DST)"
+        print("envoy:  http://127.0.0.1:%d  (ext_proc FULL_DUPLEX_STREAMED -> ORIGINAL_DST)"
               % envoy.port)
 
-        show("10 completions through Envoy: epp picks, Envoy forwards")
-        print("%-4s %-26s %-18s %s" % ("#", "epp named", "served by", "match"))
-        for i in range(10):
-            st, hdrs, body = harness.request(envoy.port, "POST", "/v1/completions",
-                                             harness.completion_body(prompt="request %d" % i))
-            j = json.loads(body)
-            served = "%s:%d" % (j["served_by_host"], j["served_by_port"])
-            print("%-4d %-26s %-18s %s" % (i, j["destination_header"], served,
-                                          "yes" if served == j["destination_header"] else "NO"))
+        show("GET /v1/models through Envoy")
+        st, _, body = harness.request(envoy.port, "GET", "/v1/models")
+        print(st, [(m["id"], m["parent"]) for m in json.loads(body)["data"]])
 
-        show("what epp sees: GET /debug/endpoints on its admin port (metrics scraped every 50 ms)")
-        harness.wait_until(lambda: all(e["metrics"]["age_ms"] is not None
-                                       for e in debug_endpoints(stack)),
-                           "every endpoint scraped once", procs=[stack.epp.proc])
-        print("%-6s %-18s %-8s %-8s %-6s %s" % ("name", "address", "waiting", "running", "kv",
-                                                "age"))
+        show("shared-prefix workload: 4 system prompts x 6 users, base model and 3 adapters, "
+             "6 at a time")
+        t0 = time.monotonic()
+        threads, statuses = shared_prefix_workload(envoy.port)
+        time.sleep(0.6)
+        print("what epp sees meanwhile (GET /debug/endpoints on its admin port):")
+        print("  %-5s %-16s %-8s %-8s %-6s %-24s %s" % ("name", "address", "waiting", "running",
+                                                        "kv", "adapters running", "age"))
         for e in debug_endpoints(stack):
             m = e["metrics"]
-            print("%-6s %-18s %-8d %-8d %-6.2f %d ms" % (
+            print("  %-5s %-16s %-8d %-8d %-6.3f %-24s %s ms" % (
                 e["name"], "%s:%d" % (e["address"], e["port"]), m["waiting_queue_size"],
-                m["running_requests_size"], m["kv_cache_usage_percent"], m["age_ms"]))
+                m["running_requests_size"], m["kv_cache_usage_percent"],
+                ",".join(m["active_models"]) or "-", m["age_ms"]))
+        for t in threads:
+            t.join()
+        print("%d requests in %.1f s, statuses %s" % (len(statuses), time.monotonic() - t0,
+                                                      sorted(set(statuses))))
+        print("what each server did (its own /metrics):")
+        print("  %-16s %-9s %-16s %s" % ("server", "requests", "prefix-cache hit", "mean TTFT"))
+        for b in stack.backends:
+            s = server_stats(b)
+            print("  %-16s %-9d %-16s %.1f ms" % (b.addr, s["requests"],
+                                                  "%.0f%%" % (100 * s["hit_rate"]), s["ttft_ms"]))
+        print("(epp's default profile here is a random picker: prefix-aware scoring is the next "
+              "step, so requests sharing a system prompt land on different servers)")
 
-        show("GET /v1/models (no body: answered at once)")
-        st, _, body = harness.request(envoy.port, "GET", "/v1/models")
-        print(st, body[:120].decode(errors="replace"))
-
-        show("invalid JSON -> 400 from epp")
+        show("invalid JSON -> 400 from epp; unknown model -> 404 from the model server")
         st, _, body = harness.request(envoy.port, "POST", "/v1/completions", b"{not json")
+        print(st, body.decode(errors="replace"))
+        st, _, body = harness.request(envoy.port, "POST", "/v1/completions",
+                                      harness.completion_body(model="no-such-model"))
         print(st, body.decode(errors="replace"))
 
         show("streamed chat completion (SSE passes through as it is produced)")
-        st, _, body = harness.request(envoy.port, "POST", "/v1/chat/completions",
-                                      harness.chat_body("hi", stream=True))
+        st, _, body = harness.request(envoy.port, "POST", "/v1/chat/completions", json.dumps({
+            "model": "tweet-lora", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 5, "stream": True, "stream_options": {"include_usage": True}}).encode())
         events = [l for l in body.decode().splitlines() if l.startswith("data: ")]
-        print(st, "%d SSE events, last %r" % (len(events), events[-1] if events else None))
+        print(st, "%d SSE events, last two: %s" % (len(events), " | ".join(events[-2:])))
 
         target = stack.backends[1]
         show("subset hint [%s] injected by Envoy's set_metadata filter" % target.addr)
         hinted = stack.envoy("full_duplex", subset_hint=[target.addr])
         stack.wait_serving(hinted)
-        served = set()
+        before = [server_stats(b)["requests"] for b in stack.backends]
         for i in range(5):
             st, _, body = harness.request(hinted.port, "POST", "/v1/completions",
-                                          harness.completion_body())
-            j = json.loads(body)
-            served.add("%s:%d" % (j["served_by_host"], j["served_by_port"]))
-        print("5 requests served by %s" % sorted(served))
+                                          harness.completion_body(model="llama-3.1-8b",
+                                                                  max_tokens=2))
+            assert st == 200, body
+        after = [server_stats(b)["requests"] for b in stack.backends]
+        print("5 requests; served per server: %s" % {
+            b.addr: int(a - x) for b, a, x in zip(stack.backends, after, before)})
     finally:
         stack.close()
     print("\ndemo done (logs were in %s)" % work)

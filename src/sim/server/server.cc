@@ -115,6 +115,11 @@ struct ModelServer::Impl {
   int64_t created = absl::ToUnixSeconds(absl::Now());
   absl::flat_hash_map<uint64_t, Generation> gens;
   uint64_t next_id = 1;
+  // Bumped on every change of engine or metrics state; /metrics re-renders only after one, so
+  // an idle server answers scrapes from the cached page.
+  uint64_t version = 0;
+  uint64_t page_version = UINT64_MAX;
+  std::string page;
   std::mt19937_64 rng;
   std::vector<std::pair<std::string, std::string>> adapters;  // loaded, in load order
   Faults faults;
@@ -320,6 +325,7 @@ ModelServer::Impl::Impl(ServerConfig c)
 
 void ModelServer::Impl::Kick() {
   if (engine.step_in_flight()) return;
+  ++version;
   absl::Time now = SimNow();
   std::optional<absl::Time> at = engine.StartStep(now);
   if (!at) at = engine.NextWakeTime();
@@ -332,6 +338,7 @@ void ModelServer::Impl::Kick() {
 
 void ModelServer::Impl::OnTimer() {
   if (engine.step_in_flight()) {
+    ++version;
     StepResult step = engine.FinishStep();
     metrics.OnStep(step, engine.Stats(), WallNow());
     for (const TokenEvent& e : step.events) Deliver(e);
@@ -387,6 +394,7 @@ void ModelServer::Impl::Deliver(const TokenEvent& e) {
 }
 
 void ModelServer::Impl::Abort(uint64_t id) {
+  ++version;
   gens.erase(id);
   if (auto ev = engine.Abort(id)) metrics.OnFinishedOutsideStep(*ev);
 }
@@ -452,7 +460,11 @@ void ModelServer::Impl::HandleMetrics(const std::shared_ptr<Session>& s) {
                   "\x01\x02 this is {not\" prometheus text\n}}}\n");
       return;
     }
-    s->SendFull(200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render(engine.Stats()));
+    if (page_version != version) {
+      page = metrics.Render(engine.Stats());
+      page_version = version;
+    }
+    s->SendFull(200, "text/plain; version=0.0.4; charset=utf-8", page);
   };
   if (faults.metrics_delay_ms <= 0) return respond();
   auto t =
@@ -486,6 +498,7 @@ void ModelServer::Impl::HandleLora(const std::shared_ptr<Session>& s, bool load,
     }
     adapters.emplace_back(req.name, req.path);
     engine.LoadLora(req.name, SimNow());
+    ++version;
     EPP_LOG_INFO("loaded LoRA adapter {} from {}", req.name, req.path);
     return s->SendFull(200, "text/plain; charset=utf-8",
                        StrCat("Success: LoRA adapter '", req.name, "' added successfully."));
@@ -496,6 +509,7 @@ void ModelServer::Impl::HandleLora(const std::shared_ptr<Session>& s, bool load,
   }
   adapters.erase(it);
   engine.UnloadLora(req.name);
+  ++version;
   EPP_LOG_INFO("unloaded LoRA adapter {}", req.name);
   s->SendFull(200, "text/plain; charset=utf-8",
               StrCat("Success: LoRA adapter '", req.name, "' removed successfully."));
@@ -553,6 +567,7 @@ void ModelServer::Impl::HandleGeneration(const std::shared_ptr<Session>& s, api:
     return s->SendError(api::BadRequest(std::string(SV(st.message()))));
   }
   metrics.OnRequest(req.max_tokens, 1);
+  ++version;
 
   Generation g;
   g.session = s;

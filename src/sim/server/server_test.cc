@@ -235,6 +235,8 @@ TEST_F(ServerTest, TokenizeCountsFourBytesPerToken) {
 
 TEST_F(ServerTest, MetricsReflectServedRequests) {
   StartServer(Config());
+  // A scrape before the request: the page rendered now must not be served again afterwards.
+  EXPECT_DOUBLE_EQ(Metric("vllm:generation_tokens_total{"), 0.0);
   ASSERT_EQ(
       Post("/v1/completions", R"({"prompt":"abcdefgh","max_tokens":4,"ignore_eos":true})").status,
       200);
