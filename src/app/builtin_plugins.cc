@@ -2,8 +2,7 @@
 
 #include "datalayer/plugins.h"
 #include "discovery/file_discovery.h"
-#include "scheduling/plugins/pickers.h"
-#include "scheduling/plugins/single_profile_handler.h"
+#include "scheduling/plugins/register.h"
 
 namespace epp::app {
 
@@ -13,11 +12,7 @@ void RegisterBuiltinPlugins(PluginRegistry& registry) {
                     datalayer::MetricsDataSource::Create);
   registry.Register(std::string(datalayer::kCoreMetricsExtractorType),
                     datalayer::CoreMetricsExtractor::Create);
-  registry.Register(std::string(scheduling::kMaxScorePickerType),
-                    scheduling::MaxScorePicker::Create);
-  registry.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
-  registry.Register(std::string(scheduling::kSingleProfileHandlerType),
-                    scheduling::SingleProfileHandler::Create);
+  scheduling::RegisterSchedulingPlugins(registry);
 }
 
 }  // namespace epp::app

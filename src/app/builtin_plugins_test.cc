@@ -15,21 +15,25 @@ TEST(BuiltinPluginsTest, RegistersEveryBuiltinType) {
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
   EXPECT_THAT(registry.Types(),
-              UnorderedElementsAre("file-discovery", "max-score-picker", "random-picker",
-                                   "single-profile-handler", "metrics-data-source",
-                                   "core-metrics-extractor"));
+              UnorderedElementsAre(
+                  "file-discovery", "max-score-picker", "random-picker", "weighted-random-picker",
+                  "single-profile-handler", "metrics-data-source", "core-metrics-extractor",
+                  "queue-scorer", "running-requests-size-scorer", "kv-cache-utilization-scorer",
+                  "token-load-scorer", "load-aware-scorer", "lora-affinity-scorer",
+                  "inflight-load-producer", "approx-prefix-cache-producer",
+                  "prefix-cache-scorer"));
 }
 
 TEST(BuiltinPluginsTest, CreatableWithEmptyParameters) {
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
-  for (const char* type : {"max-score-picker", "random-picker", "single-profile-handler",
-                           "metrics-data-source", "core-metrics-extractor"}) {
+  for (const std::string& type : registry.Types()) {
+    if (type == "file-discovery") continue;  // needs a path (below)
     for (const YAML::Node& params : {YAML::Node(), YAML::Load("{}")}) {
-      auto p = registry.Create(type, std::string("my-") + type, params);
+      auto p = registry.Create(type, "my-" + type, params);
       ASSERT_TRUE(p.ok()) << type << ": " << p.status();
       EXPECT_EQ((*p)->Type(), type);
-      EXPECT_EQ((*p)->Name(), std::string("my-") + type);
+      EXPECT_EQ((*p)->Name(), "my-" + type);
     }
   }
 }

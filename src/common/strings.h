@@ -79,6 +79,8 @@ std::string JsonEscape(std::string_view s);
 
 // std::string_view of an absl::string_view (they are distinct types in this build).
 inline std::string_view SV(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+// absl::string_view of a std::string_view (for absl containers' heterogeneous lookup).
+inline absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 }  // namespace epp
 

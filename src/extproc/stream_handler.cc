@@ -115,6 +115,14 @@ StreamHandler::StreamHandler(const requestcontrol::Director& director, const Str
       request_body_mode_(ProcessingMode::FULL_DUPLEX_STREAMED),
       response_body_mode_(ProcessingMode::FULL_DUPLEX_STREAMED) {}
 
+StreamHandler::~StreamHandler() { Complete(); }
+
+void StreamHandler::Complete() {
+  if (decision_id_ == 0) return;
+  director_.RequestComplete(decision_id_, primary_key_);
+  decision_id_ = 0;
+}
+
 absl::Status StreamHandler::OnMessage(const pb::ProcessingRequest& msg,
                                       std::vector<pb::ProcessingResponse>& out) {
   pb::ProcessingRequest copy = msg;
@@ -159,6 +167,7 @@ absl::Status StreamHandler::OnMessage(pb::ProcessingRequest& msg,
       OnResponseBody(*msg.mutable_response_body(), out);
       return absl::OkStatus();
     case pb::ProcessingRequest::kResponseTrailers:
+      Complete();
       out.emplace_back().mutable_response_trailers();
       return absl::OkStatus();
     case pb::ProcessingRequest::REQUEST_NOT_SET:
@@ -339,6 +348,8 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
     return;
   }
   destination_ = d->destination;
+  decision_id_ = d->id;
+  if (!d->endpoints.empty()) primary_key_ = d->endpoints.front()->Key();
   forwarded_body_ = std::move(d->rewritten_body);
   std::string_view body = forwarded_body_ ? std::string_view(*forwarded_body_) : body_;
   EPP_LOG_DEBUG("request {}: model {} -> {}", request_id_, d->target_model, destination_);
@@ -386,10 +397,12 @@ void StreamHandler::ReadServedEndpoint(const pb::ProcessingRequest& msg) {
 
 void StreamHandler::OnResponseHeaders(const pb::HttpHeaders& h,
                                       std::vector<pb::ProcessingResponse>& out) {
+  if (h.end_of_stream()) Complete();  // a response without a body
   out.emplace_back().mutable_response_headers();
 }
 
 void StreamHandler::OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
+  if (b.end_of_stream()) Complete();
   if (response_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
     // Echo at once so SSE tokens are not held back; a chunk that fits one answer is moved.
     if (b.body().size() <= kBodyChunkBytes) {

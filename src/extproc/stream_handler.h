@@ -42,6 +42,10 @@ struct StreamOptions {
 class StreamHandler {
  public:
   StreamHandler(const requestcontrol::Director& director, const StreamOptions& options);
+  // Reports a routed request as complete if its response has not ended yet (stream closed).
+  ~StreamHandler();
+  StreamHandler(const StreamHandler&) = delete;
+  StreamHandler& operator=(const StreamHandler&) = delete;
 
   // Processes one message and appends the answers to `out`. A non-OK status means the peer broke
   // the protocol (e.g. a body before headers): the stream must end with that status. This
@@ -87,6 +91,8 @@ class StreamHandler {
   void FillRouting(pb::CommonResponse& common, pb::ProcessingResponse& resp,
                    std::optional<size_t> content_length) const;
   requestcontrol::RequestInput Input() const;
+  // Runs the director's completion hooks once for a routed request.
+  void Complete();
 
   const requestcontrol::Director& director_;
   const StreamOptions options_;
@@ -104,6 +110,8 @@ class StreamHandler {
   std::string destination_;
   std::string served_endpoint_;
   std::optional<std::string> forwarded_body_;  // rewritten body, when the model changed
+  uint64_t decision_id_ = 0;                   // the routed request, until Complete()
+  std::string primary_key_;
 };
 
 // Maps a status to the reference's ImmediateResponse (code, "inference error: <Code> - <Msg>").

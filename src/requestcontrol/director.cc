@@ -67,6 +67,8 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
   if (!candidates.ok()) return candidates.status();
 
   scheduling::Request req;
+  req.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  req.pool = snapshot.get();
   req.request_id = input.request_id;
   req.target_model = d.target_model;
   // The original body: the parsed spans index into it (the prompt is the same in both).
@@ -78,10 +80,16 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
     return absl::ResourceExhaustedError(
         StrCat("failed to find target endpoint: ", result.status().message()));
   }
+  d.id = req.id;
   d.snapshot = std::move(snapshot);
   d.endpoints = result->Primary().target_endpoints;
   d.destination = JoinDestinations(d.endpoints);
   return d;
+}
+
+void Director::RequestComplete(uint64_t id, std::string_view primary_key) const {
+  if (id == 0) return;
+  scheduler_.Complete(id, primary_key);
 }
 
 absl::StatusOr<Decision> Director::HandleHeaderOnly(const RequestInput& input) const {

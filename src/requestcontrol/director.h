@@ -5,6 +5,7 @@
 #ifndef EPP_REQUESTCONTROL_DIRECTOR_H_
 #define EPP_REQUESTCONTROL_DIRECTOR_H_
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,7 +30,8 @@ struct RequestInput {
 };
 
 struct Decision {
-  std::string destination;                              // "ip:port[,ip:port...]", primary first
+  uint64_t id = 0;          // scheduling::Request::id; 0 when no scheduling cycle ran (header-only)
+  std::string destination;  // "ip:port[,ip:port...]", primary first
   std::shared_ptr<const datastore::Snapshot> snapshot;  // keeps `endpoints` alive
   std::vector<const datastore::Endpoint*> endpoints;
   std::string incoming_model;
@@ -54,6 +56,11 @@ class Director {
   // Internal (500) when the pool is empty, Unavailable (503) when the subset hint matches none.
   absl::StatusOr<Decision> HandleHeaderOnly(const RequestInput& input) const;
 
+  // Tells the scheduler's completion hooks that a request HandleRequest routed is over (its
+  // response ended or its stream closed): Decision::id and the primary endpoint's Key(). Call
+  // once per such decision; no-op for id 0.
+  void RequestComplete(uint64_t id, std::string_view primary_key) const;
+
  private:
   absl::StatusOr<std::vector<const datastore::Endpoint*>> Candidates(
       const datastore::Snapshot& snapshot, const RequestInput& input) const;
@@ -61,6 +68,7 @@ class Director {
   const datastore::Datastore& datastore_;
   const scheduling::Scheduler& scheduler_;
   const bool disable_subset_filter_;
+  mutable std::atomic<uint64_t> next_id_{1};
 };
 
 }  // namespace epp::requestcontrol

@@ -1,7 +1,8 @@
-// The scheduling framework's plugin interfaces. A scheduling cycle runs, for each profile the
-// ProfileHandler picks: Filters in order → weighted Scorers (scores clamped to [0,1]) → one
-// Picker. Plugins are shared by all requests: thread-safe and non-blocking; per-request data
-// lives in CycleState.
+// The scheduling framework's plugin interfaces. A scheduling cycle runs the DataProducers, then,
+// for each profile the ProfileHandler picks: Filters in order → weighted Scorers (scores clamped
+// to [0,1]) → one Picker; then the PreRequest hooks see the result. CompletionHooks run once when
+// the request is over. Plugins are shared by all requests: thread-safe and non-blocking;
+// per-request data lives in CycleState.
 #ifndef EPP_SCHEDULING_FRAMEWORK_H_
 #define EPP_SCHEDULING_FRAMEWORK_H_
 
@@ -23,11 +24,14 @@ using EndpointRef = const datastore::Endpoint*;
 
 // What the scheduler knows of one request. Borrowed views; valid for the cycle.
 struct Request {
+  uint64_t id = 0;  // unique per scheduled request in this process (keys per-request state)
   std::string_view request_id;
   std::string_view target_model;  // after any rewrite
   std::string_view body;          // the request body as received; `parsed` spans index into it
   const request::ParsedRequest* parsed = nullptr;  // null for header-only requests
   const std::map<std::string, std::string, std::less<>>* headers = nullptr;
+  // The whole pool at the time of the request (candidates may be a subset); null in some tests.
+  const datastore::Snapshot* pool = nullptr;
 };
 
 // Per-request scratch shared by the plugins of one cycle. Not thread-safe (one cycle runs on one
@@ -89,6 +93,47 @@ struct SchedulingResult {
 };
 
 class SchedulerProfile;
+
+// Roles a Plugin may take besides filter, scorer, picker and profile handler (mixins, found by
+// dynamic_cast; one plugin may take several).
+//
+// Runs before the profiles and writes per-request data (prefix matches, in-flight load) into the
+// cycle state for filters and scorers to read.
+class DataProducer {
+ public:
+  virtual ~DataProducer() = default;
+  virtual void Produce(CycleState& state, const Request& request,
+                       std::span<const EndpointRef> candidates) = 0;
+};
+
+// Runs after a successful cycle with its result (e.g. records the prompt's prefix for the chosen
+// endpoint, counts the request as in flight there).
+class PreRequestHook {
+ public:
+  virtual ~PreRequestHook() = default;
+  virtual void PreRequest(CycleState& state, const Request& request,
+                          const SchedulingResult& result) = 0;
+};
+
+// Runs once per scheduled request when it is over: the response ended, failed, or the stream
+// closed. `request_id` is Request::id; `endpoint_key` the primary endpoint's Key().
+class CompletionHook {
+ public:
+  virtual ~CompletionHook() = default;
+  virtual void RequestComplete(uint64_t request_id, std::string_view endpoint_key) = 0;
+};
+
+// A plugin that reads another plugin's output declares it; the scheduler builder creates the
+// producer (with these parameters) when the config does not declare one of that type.
+struct RequiredProducer {
+  std::string type;
+  YAML::Node parameters;
+};
+class ProducerConsumer {
+ public:
+  virtual ~ProducerConsumer() = default;
+  virtual std::vector<RequiredProducer> RequiredProducers() const = 0;
+};
 
 class ProfileHandler : public Plugin {
  public:

@@ -8,6 +8,10 @@
 
 namespace epp::scheduling {
 
+// The reference's default scheduling when the config has none: queue 2, KV cache 2, prefix 3.
+constexpr std::pair<std::string_view, double> kDefaultScorers[] = {
+    {"queue-scorer", 2.0}, {"kv-cache-utilization-scorer", 2.0}, {"prefix-cache-scorer", 3.0}};
+
 SchedulerProfile::SchedulerProfile(std::string name, std::vector<Filter*> filters,
                                    std::vector<WeightedScorer> scorers, Picker* picker)
     : name_(std::move(name)),
@@ -47,12 +51,18 @@ absl::StatusOr<ProfileResult> SchedulerProfile::Run(CycleState& state, const Req
 }
 
 Scheduler::Scheduler(ProfileHandler* handler,
-                     std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles)
-    : handler_(handler), profiles_(std::move(profiles)) {}
+                     std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles,
+                     CycleHooks hooks)
+    : handler_(handler), profiles_(std::move(profiles)), hooks_(std::move(hooks)) {}
+
+void Scheduler::Complete(uint64_t id, std::string_view endpoint_key) const {
+  for (CompletionHook* h : hooks_.completion) h->RequestComplete(id, endpoint_key);
+}
 
 absl::StatusOr<SchedulingResult> Scheduler::Schedule(
     const Request& request, std::span<const EndpointRef> candidates) const {
   CycleState state;
+  for (DataProducer* p : hooks_.producers) p->Produce(state, request, candidates);
   std::map<std::string, ProfileResult> results;
   std::vector<std::string> failed;
   absl::Status last_error = absl::OkStatus();
@@ -74,7 +84,11 @@ absl::StatusOr<SchedulingResult> Scheduler::Schedule(
     if (!last_error.ok()) return last_error;
     return absl::ResourceExhaustedError("no profile produced an endpoint");
   }
-  return handler_->ProcessResults(state, request, std::move(results));
+  auto result = handler_->ProcessResults(state, request, std::move(results));
+  if (result.ok()) {
+    for (PreRequestHook* h : hooks_.pre_request) h->PreRequest(state, request, *result);
+  }
+  return result;
 }
 
 absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
@@ -92,6 +106,19 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
                                              handlers[0]->Name(), " and ", handlers[1]->Name()));
   }
 
+  auto create = [&](const std::string& type,
+                    const YAML::Node& params = YAML::Node()) -> absl::StatusOr<Plugin*> {
+    // A created default takes the type as its name unless a declared plugin already has it.
+    std::string name = type;
+    for (int i = 2; plugins.Find(name) != nullptr; ++i) name = StrCat(type, "-", i);
+    auto plugin = registry.Create(type, name, params);
+    if (!plugin.ok()) {
+      return absl::InvalidArgumentError(
+          StrCat("creating required plugin \"", name, "\": ", SV(plugin.status().message())));
+    }
+    return plugins.Add(*std::move(plugin));
+  };
+
   std::vector<config::ProfileSpec> specs = config.profiles;
   if (specs.empty()) {
     config::ProfileSpec def;
@@ -102,16 +129,34 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
         def.plugins.push_back({p->Name(), std::nullopt});
       }
     }
+    if (def.plugins.empty() && handlers.empty()) {
+      // No scheduling plugins at all: the reference's built-in default profile.
+      for (const auto& [type, weight] : kDefaultScorers) {
+        ASSIGN_OR_RETURN(Plugin * created, create(std::string(type)));
+        def.plugins.push_back({created->Name(), weight});
+      }
+    }
     specs.push_back(std::move(def));
   }
 
-  auto create = [&](const std::string& type) -> absl::StatusOr<Plugin*> {
-    // A created default takes the type as its name unless a declared plugin already has it.
-    std::string name = type;
-    for (int i = 2; plugins.Find(name) != nullptr; ++i) name = StrCat(type, "-", i);
-    ASSIGN_OR_RETURN(auto plugin, registry.Create(type, name, YAML::Node()));
-    return plugins.Add(std::move(plugin));
-  };
+  // Producers that consumers need and the config does not declare.
+  std::vector<RequiredProducer> required;
+  for (const auto& p : plugins.All()) {
+    if (auto* c = dynamic_cast<const ProducerConsumer*>(p.get())) {
+      for (auto& r : c->RequiredProducers()) required.push_back(std::move(r));
+    }
+  }
+  for (const auto& r : required) {
+    bool present = false;
+    for (const auto& p : plugins.All()) present = present || p->Type() == r.type;
+    if (!present) RETURN_IF_ERROR(create(r.type, r.parameters).status());
+  }
+  CycleHooks hooks;
+  for (const auto& p : plugins.All()) {
+    if (auto* d = dynamic_cast<DataProducer*>(p.get())) hooks.producers.push_back(d);
+    if (auto* h = dynamic_cast<PreRequestHook*>(p.get())) hooks.pre_request.push_back(h);
+    if (auto* h = dynamic_cast<CompletionHook*>(p.get())) hooks.completion.push_back(h);
+  }
 
   std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles;
   for (const auto& spec : specs) {
@@ -180,7 +225,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
         "plugin \"", handler->Name(), "\" (single-profile-handler) needs exactly one profile; ",
         profiles.size(), " are configured"));
   }
-  return std::make_unique<Scheduler>(handler, std::move(profiles));
+  return std::make_unique<Scheduler>(handler, std::move(profiles), std::move(hooks));
 }
 
 }  // namespace epp::scheduling

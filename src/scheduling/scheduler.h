@@ -41,14 +41,28 @@ class SchedulerProfile {
   Picker* picker_;
 };
 
+// The plugins that act around the profiles, in the order they run.
+struct CycleHooks {
+  std::vector<DataProducer*> producers;
+  std::vector<PreRequestHook*> pre_request;
+  std::vector<CompletionHook*> completion;
+};
+
 class Scheduler {
  public:
   Scheduler(ProfileHandler* handler,
-            std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles);
+            std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles,
+            CycleHooks hooks = {});
 
-  // Runs a cycle over `candidates` (non-empty). ResourceExhausted when no endpoint results.
+  // Runs a cycle over `candidates` (non-empty): producers, profiles, then (on success) the
+  // pre-request hooks. ResourceExhausted when no endpoint results.
   absl::StatusOr<SchedulingResult> Schedule(const Request& request,
                                             std::span<const EndpointRef> candidates) const;
+
+  // Tells the completion hooks that request `id` (Request::id of a successful Schedule) is over;
+  // call exactly once per such request.
+  void Complete(uint64_t id, std::string_view endpoint_key) const;
+  const CycleHooks& hooks() const { return hooks_; }
 
   const std::map<std::string, std::unique_ptr<SchedulerProfile>>& profiles() const {
     return profiles_;
@@ -57,12 +71,19 @@ class Scheduler {
  private:
   ProfileHandler* handler_;
   std::map<std::string, std::unique_ptr<SchedulerProfile>> profiles_;
+  CycleHooks hooks_;
 };
 
 // Builds the scheduler from the config and its instantiated plugins, applying the reference
-// defaults: no profiles → one "default" profile with every filter, scorer and picker; a profile
+// defaults: no scheduling plugins at all (no filter, scorer, picker, handler or profile) → the
+// built-in profile queue-scorer 2, kv-cache-utilization-scorer 2, prefix-cache-scorer 3 with
+// max-score-picker; no profiles → one "default" profile with every filter, scorer and picker; a
+// profile
 // without picker → the first declared picker, else a new max-score-picker; a scorer without
-// weight → 1; one profile and no handler → a new single-profile-handler. Plugins it creates are
+// weight → 1; one profile and no handler → a new single-profile-handler; a producer another
+// plugin requires (ProducerConsumer) and the config lacks → created with the consumer's
+// parameters. Every declared DataProducer, PreRequestHook and CompletionHook runs in declaration
+// order. Plugins it creates are
 // added to `plugins`, built with `registry`. Errors name the profile and plugin.
 absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
     const config::EndpointPickerConfig& config, config::PluginSet& plugins,

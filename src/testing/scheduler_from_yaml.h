@@ -9,19 +9,15 @@
 #include "absl/status/statusor.h"
 #include "common/status_macros.h"
 #include "config/endpoint_picker_config.h"
-#include "scheduling/plugins/pickers.h"
-#include "scheduling/plugins/single_profile_handler.h"
+#include "scheduling/plugins/register.h"
 #include "scheduling/scheduler.h"
 
 namespace epp::testing {
 
-// The pickers and the profile handler, registered as RegisterBuiltinPlugins does.
+// Every scheduling plugin, registered as RegisterBuiltinPlugins does.
 inline PluginRegistry PickerRegistry() {
   PluginRegistry r;
-  r.Register(std::string(scheduling::kRandomPickerType), scheduling::RandomPicker::Create);
-  r.Register(std::string(scheduling::kMaxScorePickerType), scheduling::MaxScorePicker::Create);
-  r.Register(std::string(scheduling::kSingleProfileHandlerType),
-             scheduling::SingleProfileHandler::Create);
+  scheduling::RegisterSchedulingPlugins(r);
   return r;
 }
 

@@ -1,6 +1,8 @@
 #include "scheduling/plugins/pickers.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "common/status_macros.h"
@@ -62,6 +64,36 @@ absl::StatusOr<std::unique_ptr<Plugin>> RandomPicker::Create(const std::string& 
                                                              const YAML::Node& params) {
   ASSIGN_OR_RETURN(int n, MaxEndpointsParam(params));
   return std::make_unique<RandomPicker>(name, n);
+}
+
+WeightedRandomPicker::WeightedRandomPicker(std::string name, int max_endpoints)
+    : Picker(std::move(name)), max_endpoints_(max_endpoints) {}
+
+std::vector<EndpointRef> WeightedRandomPicker::Pick(CycleState&,
+                                                    std::vector<ScoredEndpoint> scored) {
+  auto& rng = ThreadRng();
+  std::shuffle(scored.begin(), scored.end(), rng);  // random order among equal keys
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<std::pair<double, EndpointRef>> keyed;
+  keyed.reserve(scored.size());
+  for (const auto& s : scored) {
+    // A-Res: U^(1/w); compared through logs (log U / w) to stay exact for tiny weights.
+    double key = s.score > 0 ? std::log(std::max(u(rng), 1e-300)) / s.score
+                             : -std::numeric_limits<double>::infinity();
+    keyed.emplace_back(key, s.endpoint);
+  }
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<EndpointRef> out;
+  size_t n = std::min(keyed.size(), static_cast<size_t>(max_endpoints_));
+  for (size_t i = 0; i < n; ++i) out.push_back(keyed[i].second);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Plugin>> WeightedRandomPicker::Create(const std::string& name,
+                                                                     const YAML::Node& params) {
+  ASSIGN_OR_RETURN(int n, MaxEndpointsParam(params));
+  return std::make_unique<WeightedRandomPicker>(name, n);
 }
 
 }  // namespace epp::scheduling

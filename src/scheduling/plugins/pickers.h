@@ -5,6 +5,9 @@
 //     maxNumOfEndpoints: the best endpoint first, ties broken at random, then fallbacks.
 //   random-picker      parameters: maxNumOfEndpoints (int, default 1, >= 1)
 //     Returns maxNumOfEndpoints candidates in uniformly random order, ignoring scores.
+//   weighted-random-picker   parameters: maxNumOfEndpoints (int, default 1, >= 1)
+//     Samples without replacement in proportion to the score (A-Res: key = U^(1/score), highest
+//     keys first); zero scores come last; all zero → as random-picker.
 //
 // Both are thread-safe: randomness comes from a per-thread generator.
 #ifndef EPP_SCHEDULING_PLUGINS_PICKERS_H_
@@ -20,6 +23,7 @@ namespace epp::scheduling {
 
 inline constexpr std::string_view kMaxScorePickerType = "max-score-picker";
 inline constexpr std::string_view kRandomPickerType = "random-picker";
+inline constexpr std::string_view kWeightedRandomPickerType = "weighted-random-picker";
 
 class MaxScorePicker : public Picker {
  public:
@@ -37,6 +41,18 @@ class RandomPicker : public Picker {
  public:
   RandomPicker(std::string name, int max_endpoints);
   std::string_view Type() const override { return kRandomPickerType; }
+  std::vector<EndpointRef> Pick(CycleState& state, std::vector<ScoredEndpoint> scored) override;
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        const YAML::Node& params);
+
+ private:
+  int max_endpoints_;
+};
+
+class WeightedRandomPicker : public Picker {
+ public:
+  WeightedRandomPicker(std::string name, int max_endpoints);
+  std::string_view Type() const override { return kWeightedRandomPickerType; }
   std::vector<EndpointRef> Pick(CycleState& state, std::vector<ScoredEndpoint> scored) override;
   static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
                                                         const YAML::Node& params);
