@@ -1,5 +1,6 @@
 #include "scheduling/plugins/pickers.h"
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -130,6 +131,37 @@ TEST_F(PickersTest, ValidParameters) {
     }
     EXPECT_TRUE(create("x", YAML::Node()).ok());
   }
+}
+
+TEST_F(PickersTest, WeightedRandomPickerFollowsTheScores) {
+  auto picker = MakePicker(WeightedRandomPicker::Create, "{}");
+  ASSERT_NE(picker, nullptr);
+  EXPECT_EQ(picker->Type(), "weighted-random-picker");
+  std::map<EndpointRef, int> count;
+  constexpr int kDraws = 4000;
+  for (int run = 0; run < kDraws; ++run) {
+    auto got = picker->Pick(state_, {{E(0), 3.0}, {E(1), 1.0}, {E(2), 0.0}});
+    ASSERT_EQ(got.size(), 1u);
+    ++count[got[0]];
+  }
+  // P(E0) = 3/4, P(E1) = 1/4, never E2; bounds at about 6 standard deviations.
+  EXPECT_NEAR(count[E(0)], kDraws * 0.75, 170);
+  EXPECT_NEAR(count[E(1)], kDraws * 0.25, 170);
+  EXPECT_EQ(count[E(2)], 0);
+}
+
+TEST_F(PickersTest, WeightedRandomPickerWithAllZeroIsUniformAndRanksZeroLast) {
+  auto picker = MakePicker(WeightedRandomPicker::Create, "{maxNumOfEndpoints: 3}");
+  ASSERT_NE(picker, nullptr);
+  std::set<EndpointRef> firsts;
+  for (int run = 0; run < kRuns; ++run) {
+    auto all_zero = picker->Pick(state_, {{E(0), 0}, {E(1), 0}, {E(2), 0}});
+    ASSERT_EQ(all_zero.size(), 3u);
+    firsts.insert(all_zero[0]);
+    auto one_positive = picker->Pick(state_, {{E(0), 0}, {E(1), 0.5}, {E(2), 0}});
+    EXPECT_EQ(one_positive[0], E(1));
+  }
+  EXPECT_EQ(firsts.size(), 3u);
 }
 
 }  // namespace
