@@ -278,10 +278,16 @@ kind: EndpointPickerConfig
 plugins:
 - type: file-discovery
   parameters: {{path: {endpoints}, watchFile: true}}
-- type: random-picker
+{scheduling_plugins}
 dataLayer:
   discovery: {{pluginRef: file-discovery}}
-{sources}"""
+{sources}{profiles}"""
+
+# epp's scheduling in the harness unless a test asks for another: a random pick, so routing
+# tests see every backend.
+RANDOM_SCHEDULING = ("- type: random-picker", "")
+# No scheduling plugins at all: epp's built-in default profile (queue 2, KV cache 2, prefix 3).
+DEFAULT_SCHEDULING = ("", "")
 
 
 def write_endpoints_file(path, backends):
@@ -304,7 +310,9 @@ def write_endpoints_file(path, backends):
 
 
 class Epp:
-    def __init__(self, workdir, backends, tls, name="epp", extra_args=(), scrape_metrics=True):
+    def __init__(self, workdir, backends, tls, name="epp", extra_args=(), scrape_metrics=True,
+                 scheduling=RANDOM_SCHEDULING):
+        """`scheduling`: (plugins YAML list items, schedulingProfiles YAML) for the config."""
         if not os.access(epp_bin(), os.X_OK):
             raise HarnessError("epp binary %s not found or not executable (set EPP_BIN)" % epp_bin())
         self.tls = tls
@@ -314,7 +322,8 @@ class Epp:
         write_endpoints_file(self.endpoints_path, backends)
         with open(self.config_path, "w") as f:
             f.write(EPP_CONFIG_TEMPLATE.format(
-                endpoints=self.endpoints_path,
+                endpoints=self.endpoints_path, scheduling_plugins=scheduling[0],
+                profiles=scheduling[1],
                 sources="" if scrape_metrics else "  sources: []  # no metrics scraping\n"))
         self.grpc_port = free_port()
         self.health_port = free_port()
@@ -618,7 +627,8 @@ class Envoy:
 
 class Stack:
     def __init__(self, workdir, tls, n_backends=3, start_epp=True, epp_args=(),
-                 backend_hosts=BACKEND_HOSTS, scrape_metrics=True, modelsim_args=None):
+                 backend_hosts=BACKEND_HOSTS, scrape_metrics=True, modelsim_args=None,
+                 scheduling=RANDOM_SCHEDULING):
         """Backends are backend.py servers, or modelsim servers when `modelsim_args` (a list of
         extra modelsim flags) is given."""
         self.workdir = workdir
@@ -638,7 +648,7 @@ class Stack:
                 self._all.append(b.proc)
             if start_epp:
                 self.epp = Epp(workdir, self.backends, tls, extra_args=epp_args,
-                               scrape_metrics=scrape_metrics)
+                               scrape_metrics=scrape_metrics, scheduling=scheduling)
                 self._all.append(self.epp.proc)
         except BaseException:
             self.close()
