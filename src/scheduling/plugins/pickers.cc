@@ -39,9 +39,27 @@ MaxScorePicker::MaxScorePicker(std::string name, int max_endpoints)
     : Picker(std::move(name)), max_endpoints_(max_endpoints) {}
 
 std::vector<EndpointRef> MaxScorePicker::Pick(CycleState&, std::vector<ScoredEndpoint> scored) {
-  std::shuffle(scored.begin(), scored.end(), ThreadRng());
-  std::stable_sort(
-      scored.begin(), scored.end(),
+  auto& rng = ThreadRng();
+  if (max_endpoints_ == 1) {
+    // One pass; among equal best scores each is kept with probability 1/(ties so far), which
+    // makes the pick uniform among them, as shuffle-then-sort does.
+    size_t best = 0;
+    uint64_t ties = 1;
+    for (size_t i = 1; i < scored.size(); ++i) {
+      if (scored[i].score > scored[best].score) {
+        best = i;
+        ties = 1;
+      } else if (scored[i].score == scored[best].score && rng() % ++ties == 0) {
+        best = i;
+      }
+    }
+    return {scored[best].endpoint};
+  }
+  // After a uniform shuffle any deterministic selection breaks ties uniformly.
+  std::shuffle(scored.begin(), scored.end(), rng);
+  size_t n = std::min(scored.size(), static_cast<size_t>(max_endpoints_));
+  std::partial_sort(
+      scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(n), scored.end(),
       [](const ScoredEndpoint& a, const ScoredEndpoint& b) { return a.score > b.score; });
   return Take(scored, max_endpoints_);
 }

@@ -1,8 +1,9 @@
 // Pickers with the reference names and parameters.
 //
 //   max-score-picker   parameters: maxNumOfEndpoints (int, default 1, >= 1)
-//     Shuffles the candidates, stable-sorts by score descending, returns the first
-//     maxNumOfEndpoints: the best endpoint first, ties broken at random, then fallbacks.
+//     Returns the maxNumOfEndpoints best-scored candidates, best first (primary, then
+//     fallbacks), ties broken uniformly at random (as the reference's shuffle-then-stable-sort;
+//     one pass with reservoir tie-breaking when only one endpoint is asked for).
 //   random-picker      parameters: maxNumOfEndpoints (int, default 1, >= 1)
 //     Returns maxNumOfEndpoints candidates in uniformly random order, ignoring scores.
 //   weighted-random-picker   parameters: maxNumOfEndpoints (int, default 1, >= 1)

@@ -71,19 +71,19 @@ std::vector<uint64_t> PrefixBlockHashes(std::string_view input, std::string_view
   input = input.substr(0, std::min(input.size(), block_chars * max_blocks));
   std::string seed_input = StrCat(model, cache_salt);
   uint64_t prev = XXH64(seed_input.data(), seed_input.size(), 0);
-  XXH64_state_t* st = XXH64_createState();
+  // One-shot hashing of (block bytes ‖ little-endian previous hash) from a reused buffer: the
+  // streaming API's per-block state reset costs more than hashing a 64-byte block.
+  thread_local std::string buf;
+  buf.resize(block_chars + 8);
   out.reserve((input.size() + block_chars - 1) / block_chars);
   for (size_t off = 0; off < input.size(); off += block_chars) {
     size_t n = std::min(block_chars, input.size() - off);
-    unsigned char le[8];
-    for (int b = 0; b < 8; ++b) le[b] = static_cast<unsigned char>(prev >> (8 * b));
-    XXH64_reset(st, 0);
-    XXH64_update(st, input.data() + off, n);
-    XXH64_update(st, le, sizeof(le));
-    prev = XXH64_digest(st);
+    std::memcpy(buf.data(), input.data() + off, n);
+    for (int b = 0; b < 8; ++b)
+      buf[n + static_cast<size_t>(b)] = static_cast<char>(prev >> (8 * b));
+    prev = XXH64(buf.data(), n + 8, 0);
     out.push_back(prev);
   }
-  XXH64_freeState(st);
   return out;
 }
 
