@@ -20,8 +20,9 @@ TEST(BuiltinPluginsTest, RegistersEveryBuiltinType) {
                   "single-profile-handler", "metrics-data-source", "core-metrics-extractor",
                   "queue-scorer", "running-requests-size-scorer", "kv-cache-utilization-scorer",
                   "token-load-scorer", "load-aware-scorer", "lora-affinity-scorer",
-                  "inflight-load-producer", "approx-prefix-cache-producer",
-                  "prefix-cache-scorer"));
+                  "inflight-load-producer", "approx-prefix-cache-producer", "prefix-cache-scorer",
+                  "utilization-detector", "concurrency-detector", "session-affinity-scorer",
+                  "session-affinity-filter", "no-hit-lru-scorer", "prefix-cache-affinity-filter"));
 }
 
 TEST(BuiltinPluginsTest, CreatableWithEmptyParameters) {

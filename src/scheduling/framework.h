@@ -95,7 +95,8 @@ struct SchedulingResult {
 class SchedulerProfile;
 
 // Roles a Plugin may take besides filter, scorer, picker and profile handler (mixins, found by
-// dynamic_cast; one plugin may take several).
+// dynamic_cast; one plugin may take several): DataProducer, PreRequestHook, CompletionHook,
+// SaturationDetector, ProducerConsumer.
 //
 // Runs before the profiles and writes per-request data (prefix matches, in-flight load) into the
 // cycle state for filters and scorers to read.
@@ -121,6 +122,19 @@ class CompletionHook {
  public:
   virtual ~CompletionHook() = default;
   virtual void RequestComplete(uint64_t request_id, std::string_view endpoint_key) = 0;
+};
+
+// Tells how close a set of endpoints (the request's candidates, or the whole pool) is to being
+// saturated, for admission: a sheddable request (priority < 0) is rejected (429) when the
+// saturation is >= 1.0, and flow control dispatches only below its usage limit. 0 is idle, 1.0
+// saturated; values above 1.0 are possible. An empty set is saturated (1.0). `state` is the
+// request's cycle state after the DataProducers ran, or null outside a cycle; a detector that
+// reads producer data documents what it assumes without it. Thread-safe and non-blocking.
+class SaturationDetector {
+ public:
+  virtual ~SaturationDetector() = default;
+  virtual double Saturation(std::span<const EndpointRef> candidates,
+                            const CycleState* state) const = 0;
 };
 
 // A plugin that reads another plugin's output declares it; the scheduler builder creates the

@@ -146,10 +146,19 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
       for (auto& r : c->RequiredProducers()) required.push_back(std::move(r));
     }
   }
-  for (const auto& r : required) {
+  for (size_t i = 0; i < required.size(); ++i) {
+    const RequiredProducer& r = required[i];
     bool present = false;
     for (const auto& p : plugins.All()) present = present || p->Type() == r.type;
-    if (!present) RETURN_IF_ERROR(create(r.type, r.parameters).status());
+    if (present) continue;
+    // Several consumers may need the same producer; the one that gives parameters (e.g.
+    // prefix-cache-scorer's block size) configures it, whatever the declaration order.
+    YAML::Node params = r.parameters;
+    for (size_t j = i + 1; j < required.size(); ++j) {
+      bool empty = !params || params.IsNull() || (params.IsMap() && params.size() == 0);
+      if (required[j].type == r.type && empty) params = required[j].parameters;
+    }
+    RETURN_IF_ERROR(create(r.type, params).status());
   }
   CycleHooks hooks;
   for (const auto& p : plugins.All()) {

@@ -3,9 +3,13 @@
 #include "scheduling/plugins/inflight_load_producer.h"
 #include "scheduling/plugins/load_scorers.h"
 #include "scheduling/plugins/lora_affinity_scorer.h"
+#include "scheduling/plugins/no_hit_lru_scorer.h"
 #include "scheduling/plugins/pickers.h"
 #include "scheduling/plugins/prefix/approx_prefix_producer.h"
 #include "scheduling/plugins/prefix/prefix_cache_scorer.h"
+#include "scheduling/plugins/prefix_cache_affinity_filter.h"
+#include "scheduling/plugins/saturation_detectors.h"
+#include "scheduling/plugins/session_affinity.h"
 #include "scheduling/plugins/single_profile_handler.h"
 
 namespace epp::scheduling {
@@ -27,6 +31,12 @@ void RegisterSchedulingPlugins(PluginRegistry& r) {
   reg(kInflightLoadProducerType, InflightLoadProducer::Create);
   reg(kApproxPrefixCacheProducerType, ApproxPrefixCacheProducer::Create);
   reg(kPrefixCacheScorerType, PrefixCacheScorer::Create);
+  reg(kUtilizationDetectorType, UtilizationDetector::Create);
+  reg(kConcurrencyDetectorType, ConcurrencyDetector::Create);
+  reg(kSessionAffinityScorerType, SessionAffinityScorer::Create);
+  reg(kSessionAffinityFilterType, SessionAffinityFilter::Create);
+  reg(kNoHitLruScorerType, NoHitLruScorer::Create);
+  reg(kPrefixCacheAffinityFilterType, PrefixCacheAffinityFilter::Create);
 }
 
 }  // namespace epp::scheduling

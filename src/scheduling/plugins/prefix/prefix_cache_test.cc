@@ -244,5 +244,24 @@ plugins:
   EXPECT_EQ(built->scheduler->hooks().producers.size(), 1u);
 }
 
+TEST(PrefixFromConfigTest, ProducerTakesTheScorersParametersWhateverTheOrder) {
+  // no-hit-lru-scorer needs the same producer without parameters and is declared first.
+  auto built = testing::SchedulerFromYaml(R"(
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: no-hit-lru-scorer
+- type: prefix-cache-scorer
+  parameters: {blockSizeTokens: 8, autoTune: false}
+)");
+  ASSERT_TRUE(built.ok()) << built.status();
+  TestEndpoints eps;
+  eps.Add();
+  TestRequest r(std::string(40, 'p'));  // 40 characters: one 32-character block and a tail
+  CycleState state;
+  built->scheduler->hooks().producers.front()->Produce(state, r.req, eps.all());
+  EXPECT_EQ(state.Read<PrefixMatchInfo>(kPrefixMatchKey)->total_blocks, 2);
+}
+
 }  // namespace
 }  // namespace epp::scheduling
