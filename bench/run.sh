@@ -41,3 +41,4 @@ echo "wrote $out/metrics_parse.md"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}" \
   --epp-arg=--process-responses=false --out "$out/added_latency_no_response_processing.md"
 .venv/bin/python bench/modelsim_cost.py --seconds "${BENCH_SECONDS:-10}"
+bash bench/clustersim_sweep.sh

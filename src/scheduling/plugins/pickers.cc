@@ -6,14 +6,10 @@
 #include <random>
 
 #include "common/status_macros.h"
+#include "scheduling/plugins/thread_rng.h"
 
 namespace epp::scheduling {
 namespace {
-
-std::mt19937_64& ThreadRng() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return rng;
-}
 
 absl::StatusOr<int> MaxEndpointsParam(const YAML::Node& params) {
   ParamReader reader(params);

@@ -8,16 +8,10 @@
 #include "scheduling/plugins/cycle_data.h"
 #include "scheduling/plugins/inflight_load_producer.h"
 #include "scheduling/plugins/prefix/approx_prefix_producer.h"
+#include "scheduling/plugins/thread_rng.h"
 
 namespace epp::scheduling {
-namespace {
-
-std::mt19937_64& ThreadRng() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return rng;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 PrefixCacheAffinityFilter::PrefixCacheAffinityFilter(std::string name,
                                                      PrefixCacheAffinityParams params)

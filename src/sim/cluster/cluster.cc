@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "scheduling/plugins/thread_rng.h"
 #include "sim/engine/tokenizer.h"
 
 namespace epp::sim {
@@ -54,6 +55,7 @@ datastore::Metrics ToMetrics(const Engine& e) {
 ClusterResult RunCluster(const ClusterConfig& config, const std::vector<WorkRequest>& workload,
                          Router& router) {
   const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
+  scheduling::SeedThreadRng(config.seed);  // the scheduler's random tie-breaks, reproducibly
   EngineConfig ec = config.engine;
   ec.enable_lora = ec.enable_lora || config.enable_lora;
   std::vector<std::unique_ptr<Server>> servers;

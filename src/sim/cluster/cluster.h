@@ -21,6 +21,7 @@ struct ClusterConfig {
   // Adapters every server knows (multi-LoRA workloads); loaded on demand by the engines.
   bool enable_lora = false;
   absl::Duration scrape_interval = absl::Milliseconds(50);
+  uint64_t seed = 1;  // seeds the scheduler's random draws on the running thread
 };
 
 struct ClusterResult {

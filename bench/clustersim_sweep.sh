@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Routing quality in virtual time (clustersim): the prefix-heavy scenario (llm-d's shape: 150
+# groups x 5 users, 6,000-token shared contexts, 1,200-token questions, 1,000 output tokens,
+# Poisson arrivals) on 8 simulated Llama-3.1-8B/H100 servers whose KV caches are sized so the
+# prefixes take ~73% of the cluster's capacity (9,630 blocks of 16 tokens each), at a sweep of
+# rates. Writes bench/results/clustersim_prefix_heavy.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${CLUSTERSIM:-build/bin/clustersim}
+out=bench/results/clustersim_prefix_heavy.md
+args="--servers 8 --seconds 120 --groups 150 --prompts-per-group 5 --system-tokens 6000 \
+--question-tokens 1200 --output-tokens 1000 --num-gpu-blocks 9630 --max-model-len 16384 \
+--routers round-robin,least-request,random,epp-default,epp-load-aware"
+commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results')" ] && commit="$commit (with uncommitted changes)"
+{
+  echo "# clustersim: prefix-heavy routing quality (virtual time)"
+  echo
+  echo "- command: \`bash bench/clustersim_sweep.sh\` (each rate: \`$bin --rate R $args\`)"
+  echo "- commit: $commit"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores (virtual time: results do not depend on the machine)"
+  echo "- servers: modelsim's engine model with default costs (Llama-3.1-8B on one H100), max_num_seqs 1024, budget 8192, prefix caching on"
+  echo "- epp-default: queue 2 / KV cache 2 / prefix 3 (the reference's default); epp-load-aware: the same with prefix-cache-scorer mode load-aware, queueWeight 1"
+  echo
+  for rate in 4 12 20 30 40; do
+    echo "## $rate requests/s"
+    echo
+    "$bin" --rate "$rate" $args
+    echo
+  done
+} > "$out"
+echo "wrote $out"
