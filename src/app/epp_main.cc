@@ -19,6 +19,7 @@
 #include "datalayer/plugins.h"
 #include "datalayer/scraper.h"
 #include "datastore/datastore.h"
+#include "datastore/model_rewrites.h"
 #include "discovery/file_discovery.h"
 #include "extproc/server.h"
 #include "net/http_server.h"
@@ -132,9 +133,10 @@ int Run(int argc, char** argv) {
   }
   if (!cfg.ok()) return Fail(cfg.status());
 
-  // Declared before the plugins so it outlives the discovery watcher, which writes into it until
-  // the plugin set is destroyed (its destructor stops the watcher).
+  // Declared before the plugins so they outlive the discovery watcher, which writes into them
+  // until the plugin set is destroyed (its destructor stops the watcher).
   datastore::Datastore datastore;
+  datastore::ModelRewriteStore model_rewrites;
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
   auto plugins = config::InstantiatePlugins(*cfg, registry);
@@ -164,7 +166,8 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  if (absl::Status s = discovery->Start(datastore); !s.ok()) return Fail(s);
+  // The discovery source feeds both the endpoints and the InferenceModelRewrite rules.
+  if (absl::Status s = discovery->Start(datastore, &model_rewrites); !s.ok()) return Fail(s);
   // Declared after the datastore it reads, so it stops first.
   std::unique_ptr<datalayer::Scraper> scraper;
   if (*scraper_options) {
@@ -176,7 +179,8 @@ int Run(int argc, char** argv) {
     EPP_LOG_INFO("metrics scraping is off (dataLayer.sources is empty)");
   }
 
-  requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter);
+  requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter,
+                                    &model_rewrites);
   extproc::StreamOptions stream_options;
   stream_options.max_request_body_bytes = opts->max_request_body_bytes;
   stream_options.process_responses = opts->process_responses;

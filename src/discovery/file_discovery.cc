@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cstdlib>
@@ -45,6 +46,152 @@ absl::StatusOr<uint16_t> ParsePort(const YAML::Node& n) {
   return static_cast<uint16_t>(v);
 }
 
+// --- modelRewrites -------------------------------------------------------------------------
+// Strict decoding: unknown fields are errors, as the API server would reject them. Every
+// error names the object (index and name) and the field path inside it.
+
+// "<where>: <field>: <why>"; `field` empty for the object itself.
+absl::Status RewriteError(std::string_view where, std::string_view field, std::string_view why) {
+  if (field.empty()) return absl::InvalidArgumentError(StrCat(where, ": ", why));
+  return absl::InvalidArgumentError(StrCat(where, ": ", field, ": ", why));
+}
+
+bool NonEmptyScalar(const YAML::Node& n) { return n && n.IsScalar() && !n.Scalar().empty(); }
+
+// Checks that `node` is a map with only `allowed` keys.
+absl::Status CheckMap(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
+                      std::string_view where, std::string_view field) {
+  if (!node || !node.IsMap()) return RewriteError(where, field, "must be a map");
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return RewriteError(where, field.empty() ? key : StrCat(field, ".", key), "unknown field");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<datastore::ModelRewriteRule> ParseRewriteRule(const YAML::Node& n,
+                                                             std::string_view where,
+                                                             const std::string& at) {
+  RETURN_IF_ERROR(CheckMap(n, {"matches", "targets"}, where, at));
+  datastore::ModelRewriteRule rule;
+  const YAML::Node matches = n["matches"];
+  if (matches && !matches.IsNull()) {
+    if (!matches.IsSequence()) return RewriteError(where, StrCat(at, ".matches"), "must be a list");
+    for (size_t m = 0; m < matches.size(); ++m) {
+      const std::string mat = StrCat(at, ".matches[", m, "]");
+      RETURN_IF_ERROR(CheckMap(matches[m], {"model"}, where, mat));
+      const YAML::Node model = matches[m]["model"];
+      RETURN_IF_ERROR(CheckMap(model, {"type", "value"}, where, StrCat(mat, ".model")));
+      const YAML::Node type = model["type"];
+      if (type && !type.IsNull() && !(type.IsScalar() && type.Scalar() == "Exact")) {
+        return RewriteError(
+            where, StrCat(mat, ".model.type"),
+            StrCat("\"", type.IsScalar() ? type.Scalar() : "", "\" is not supported (only Exact)"));
+      }
+      if (!NonEmptyScalar(model["value"])) {
+        return RewriteError(where, StrCat(mat, ".model.value"), "a non-empty string is required");
+      }
+      rule.matches.push_back(model["value"].Scalar());
+    }
+  }
+  const YAML::Node targets = n["targets"];
+  if (targets && !targets.IsNull()) {
+    if (!targets.IsSequence()) return RewriteError(where, StrCat(at, ".targets"), "must be a list");
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const std::string tat = StrCat(at, ".targets[", t, "]");
+      RETURN_IF_ERROR(CheckMap(targets[t], {"modelRewrite", "weight"}, where, tat));
+      datastore::ModelRewriteTarget target;
+      if (!NonEmptyScalar(targets[t]["modelRewrite"])) {
+        return RewriteError(where, StrCat(tat, ".modelRewrite"), "a non-empty string is required");
+      }
+      target.model = targets[t]["modelRewrite"].Scalar();
+      const YAML::Node w = targets[t]["weight"];
+      if (w && !w.IsNull()) {
+        const std::string ws = w.IsScalar() ? w.Scalar() : "";
+        uint32_t v = 0;
+        auto [ptr, ec] = std::from_chars(ws.data(), ws.data() + ws.size(), v);
+        if (ws.empty() || ec != std::errc() || ptr != ws.data() + ws.size() ||
+            v > datastore::kMaxModelRewriteWeight) {
+          return RewriteError(
+              where, StrCat(tat, ".weight"),
+              StrCat("\"", ws, "\" is not an integer in 1..", datastore::kMaxModelRewriteWeight));
+        }
+        target.weight = v;  // 0 reads as "not set", as the reference's int32 field does
+      }
+      rule.targets.push_back(std::move(target));
+    }
+  }
+  return rule;
+}
+
+absl::StatusOr<datastore::ModelRewrite> ParseRewriteObject(const YAML::Node& o,
+                                                           std::string& where) {
+  // A Kubernetes manifest pastes in as it is: apiVersion, kind, metadata and status are read
+  // (name, kind) or ignored.
+  RETURN_IF_ERROR(
+      CheckMap(o, {"name", "apiVersion", "kind", "metadata", "spec", "status"}, where, ""));
+  datastore::ModelRewrite rw;
+  if (o["name"] && !o["name"].IsNull()) {
+    if (!NonEmptyScalar(o["name"])) return RewriteError(where, "name", "must be a string");
+    rw.name = o["name"].Scalar();
+  }
+  const YAML::Node meta = o["metadata"];
+  if (meta && !meta.IsNull()) {
+    if (!meta.IsMap()) return RewriteError(where, "metadata", "must be a map");
+    if (meta["name"] && !meta["name"].IsNull()) {
+      if (!NonEmptyScalar(meta["name"])) {
+        return RewriteError(where, "metadata.name", "must be a string");
+      }
+      if (!rw.name.empty() && rw.name != meta["name"].Scalar()) {
+        return RewriteError(
+            where, "metadata.name",
+            StrCat("\"", meta["name"].Scalar(), "\" differs from name \"", rw.name, "\""));
+      }
+      rw.name = meta["name"].Scalar();
+    }
+  }
+  if (rw.name.empty()) return RewriteError(where, "name", "is required (or metadata.name)");
+  where = StrCat(where, " (", rw.name, ")");
+  const YAML::Node kind = o["kind"];
+  if (kind && !kind.IsNull() && !(kind.IsScalar() && kind.Scalar() == "InferenceModelRewrite")) {
+    return RewriteError(where, "kind", "must be InferenceModelRewrite");
+  }
+  const YAML::Node spec = o["spec"];
+  if (!spec || spec.IsNull()) return RewriteError(where, "spec", "is required");
+  RETURN_IF_ERROR(CheckMap(spec, {"poolRef", "rules"}, where, "spec"));
+  const YAML::Node rules = spec["rules"];
+  if (rules && !rules.IsNull()) {
+    if (!rules.IsSequence()) return RewriteError(where, "spec.rules", "must be a list");
+    for (size_t r = 0; r < rules.size(); ++r) {
+      ASSIGN_OR_RETURN(auto rule, ParseRewriteRule(rules[r], where, StrCat("spec.rules[", r, "]")));
+      rw.rules.push_back(std::move(rule));
+    }
+  }
+  if (absl::Status s = datastore::ValidateModelRewrite(rw); !s.ok()) {
+    return absl::InvalidArgumentError(StrCat(where, ": ", s.message()));
+  }
+  return rw;
+}
+
+absl::StatusOr<std::vector<datastore::ModelRewrite>> ParseModelRewrites(const YAML::Node& list) {
+  std::vector<datastore::ModelRewrite> out;
+  if (!list || list.IsNull()) return out;
+  if (!list.IsSequence()) return absl::InvalidArgumentError("modelRewrites: must be a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = StrCat("modelRewrites[", i, "]");
+    ASSIGN_OR_RETURN(auto rw, ParseRewriteObject(list[i], where));
+    if (!names.insert(rw.name).second) {
+      return absl::InvalidArgumentError(
+          StrCat(where, ": name: \"", rw.name, "\" is used by an earlier object"));
+    }
+    out.push_back(std::move(rw));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ResolveHost(const std::string& host) {
@@ -82,6 +229,17 @@ absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text,
   }
   const YAML::Node list = root["endpoints"];
   ParsedEndpoints out;
+  try {
+    auto rewrites = ParseModelRewrites(root["modelRewrites"]);
+    if (rewrites.ok()) {
+      out.model_rewrites = std::move(*rewrites);
+    } else {
+      out.model_rewrites_status = rewrites.status();
+    }
+  } catch (const YAML::Exception& e) {
+    out.model_rewrites_status =
+        absl::InvalidArgumentError(StrCat("modelRewrites: cannot be read: ", e.what()));
+  }
   if (list.IsNull()) return out;
   if (!list.IsSequence()) {
     return absl::InvalidArgumentError("endpoints file: \"endpoints\" must be a list");
@@ -190,20 +348,48 @@ absl::Status FileDiscovery::Reload() {
   }
   EPP_LOG_INFO("file-discovery {}: {} endpoints", path_, parsed->endpoints.size());
   writer_->ReplaceAll(std::move(parsed->endpoints));
+  ApplyModelRewrites(*parsed);
   last_contents_ = std::move(contents);
   loaded_ = true;
   return absl::OkStatus();
 }
 
-absl::Status FileDiscovery::Start(datastore::EndpointWriter& writer) {
+void FileDiscovery::ApplyModelRewrites(ParsedEndpoints& parsed) {
+  if (rewrites_ == nullptr) {
+    if (!parsed.model_rewrites.empty() || !parsed.model_rewrites_status.ok()) {
+      EPP_LOG_WARN("file-discovery {}: modelRewrites ignored (no rewrite store was given)", path_);
+    }
+    return;
+  }
+  // Logged here, once per change of the file (an unchanged file is not re-read).
+  absl::Status s = parsed.model_rewrites_status;
+  const size_t n = parsed.model_rewrites.size();
+  if (s.ok()) s = rewrites_->ReplaceModelRewrites(std::move(parsed.model_rewrites));
+  if (!s.ok()) {
+    EPP_LOG_ERROR(
+        "file-discovery {}: invalid modelRewrites, keeping the previous {} rewrite "
+        "objects: {}",
+        path_, rewrite_count_, SV(s.message()));
+    return;
+  }
+  if (n > 0 || rewrite_count_ > 0) {
+    EPP_LOG_INFO("file-discovery {}: {} model rewrite objects", path_, n);
+  }
+  rewrite_count_ = n;
+}
+
+absl::Status FileDiscovery::Start(datastore::EndpointWriter& endpoints,
+                                  datastore::ModelRewriteWriter* rewrites) {
   if (writer_ != nullptr) return absl::FailedPreconditionError("file-discovery: started twice");
-  writer_ = &writer;
+  writer_ = &endpoints;
+  rewrites_ = rewrites;
   // The watch is set up before the first read, so a change made right after Start() returns
   // is an inotify event rather than something only the fallback poll notices.
   if (watch_) RETURN_IF_ERROR(StartWatch());
   if (absl::Status s = Reload(); !s.ok()) {
     StopWatch();
     writer_ = nullptr;  // a failed start may be retried
+    rewrites_ = nullptr;
     return s;
   }
   writer_->SetPoolReady(true);

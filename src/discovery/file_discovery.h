@@ -12,9 +12,18 @@
 //     address: 10.0.0.1      # IPv4, IPv6, or a host name (resolved)
 //     port: "8000"           # string or number, 1..65535
 //     labels: {k: v}         # optional
-// Files over 1 MiB are rejected. Bad entries are skipped with a log line; the rest are used.
-// A reload that fails to read or parse keeps the previous endpoints. Entries that disappear
-// from the file are removed.
+//   modelRewrites:           # optional: InferenceModelRewrite objects (docs/model-rewrite.md)
+//   - name: alias            # or metadata.name; unique
+//     spec:
+//       poolRef: {name: p}   # optional, ignored (the file describes one pool)
+//       rules:
+//       - matches: [{model: {type: Exact, value: alias}}]   # none = every model
+//         targets: [{modelRewrite: llama, weight: 100}]     # weight optional, 1..1000000
+// Files over 1 MiB are rejected. Bad endpoint entries are skipped with a log line; the rest are
+// used. A reload that fails to read or parse keeps the previous endpoints. Entries that
+// disappear from the file are removed. `modelRewrites` is all or nothing: an invalid section
+// is logged as an error and the previous rules stay, while the endpoints are still applied;
+// objects earlier in the file take precedence over later ones (the reference: older objects).
 #ifndef EPP_DISCOVERY_FILE_DISCOVERY_H_
 #define EPP_DISCOVERY_FILE_DISCOVERY_H_
 
@@ -28,18 +37,23 @@
 #include "absl/status/statusor.h"
 #include "common/plugin.h"
 #include "datastore/datastore.h"
+#include "datastore/model_rewrites.h"
 
 namespace epp::discovery {
 
 inline constexpr std::string_view kFileDiscoveryType = "file-discovery";
 inline constexpr size_t kMaxEndpointsFileBytes = 1 << 20;
 
-// A source of endpoints that writes into the datastore. Start() does the first sync before
-// returning; Stop() ends any background work. Both are called from one thread.
+// A source of endpoints (and of model rewrite rules, where it has them) that writes into the
+// datastore. Start() does the first sync before returning; Stop() ends any background work.
+// Both are called from one thread. The writers are borrowed and must outlive Stop().
 class DiscoveryPlugin : public Plugin {
  public:
   using Plugin::Plugin;
-  virtual absl::Status Start(datastore::EndpointWriter& writer) = 0;
+  // `rewrites` may be null: rules the source finds are then ignored with a warning.
+  virtual absl::Status Start(datastore::EndpointWriter& endpoints,
+                             datastore::ModelRewriteWriter* rewrites) = 0;
+  absl::Status Start(datastore::EndpointWriter& endpoints) { return Start(endpoints, nullptr); }
   virtual void Stop() = 0;
 };
 
@@ -50,10 +64,16 @@ absl::StatusOr<std::string> ResolveHost(const std::string& host);
 struct ParsedEndpoints {
   std::vector<datastore::Endpoint> endpoints;
   std::vector<std::string> skipped;  // one message per skipped entry, naming it and the field
+  // The `modelRewrites` objects in file order (none when the key is absent or null), or, when
+  // the section is invalid, an InvalidArgument naming the object, the rule and the field
+  // ("modelRewrites[1] (canary): spec.rules[0].targets[2].weight: ...") and no objects.
+  std::vector<datastore::ModelRewrite> model_rewrites;
+  absl::Status model_rewrites_status;
 };
 
 // Parses the file contents. Errors only for an unreadable document (not YAML, no `endpoints`
-// list, over the size cap); bad entries are reported in `skipped`.
+// list, over the size cap); bad entries are reported in `skipped`, an invalid `modelRewrites`
+// section in `model_rewrites_status`.
 absl::StatusOr<ParsedEndpoints> ParseEndpointsFile(std::string_view text, const Resolver& resolver);
 
 class FileDiscovery : public DiscoveryPlugin {
@@ -65,9 +85,12 @@ class FileDiscovery : public DiscoveryPlugin {
   ~FileDiscovery() override;
   std::string_view Type() const override { return kFileDiscoveryType; }
 
-  // Loads the file once (error if it cannot be read or parsed), marks the pool ready, and
-  // starts the watcher thread when watchFile is set.
-  absl::Status Start(datastore::EndpointWriter& writer) override;
+  // Loads the file once (error if it cannot be read or parsed; an invalid `modelRewrites`
+  // section is not one), marks the pool ready, and starts the watcher thread when watchFile is
+  // set.
+  using DiscoveryPlugin::Start;
+  absl::Status Start(datastore::EndpointWriter& endpoints,
+                     datastore::ModelRewriteWriter* rewrites) override;
   void Stop() override;
 
   // Reads the file now and applies it when its contents changed. Thread-compatible with the
@@ -81,12 +104,15 @@ class FileDiscovery : public DiscoveryPlugin {
   absl::Status StartWatch();
   void StopWatch();
   void WatchLoop();
+  void ApplyModelRewrites(ParsedEndpoints& parsed);
 
   const std::string path_;
   const bool watch_;
   const Resolver resolver_;
   const int poll_fallback_ms_;
   datastore::EndpointWriter* writer_ = nullptr;
+  datastore::ModelRewriteWriter* rewrites_ = nullptr;
+  size_t rewrite_count_ = 0;  // objects last applied, for the log
   std::string last_contents_;
   bool loaded_ = false;
   int stop_fd_ = -1;     // eventfd that wakes the watcher to stop

@@ -439,5 +439,241 @@ TEST_F(FileDiscoveryTest, StopJoinsCleanlyAndIsIdempotent) {
   EXPECT_THAT(Describe(*ds.GetSnapshot()), ElementsAre("default/a=10.0.0.1:8000"));
 }
 
+// --- modelRewrites ----------------------------------------------------------------------------
+
+// "name: rule0 | rule1", each rule "m1,m2 -> t1:w1,t2:w2" ("*" for a catch-all).
+std::vector<std::string> Describe(const std::vector<datastore::ModelRewrite>& rewrites) {
+  std::vector<std::string> out;
+  for (const auto& rw : rewrites) {
+    std::string s = rw.name + ":";
+    for (size_t r = 0; r < rw.rules.size(); ++r) {
+      const auto& rule = rw.rules[r];
+      s += r == 0 ? " " : " | ";
+      s += rule.matches.empty() ? "*" : "";
+      for (size_t m = 0; m < rule.matches.size(); ++m) s += (m ? "," : "") + rule.matches[m];
+      s += " ->";
+      for (size_t t = 0; t < rule.targets.size(); ++t) {
+        s += (t ? "," : " ") + rule.targets[t].model + ":" + std::to_string(rule.targets[t].weight);
+      }
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+constexpr char kOneEndpoint[] = "endpoints:\n- {name: a, address: 10.0.0.1, port: 8000}\n";
+
+TEST(ParseModelRewritesTest, ValidSection) {
+  auto parsed = ParseEndpointsFile(std::string(kOneEndpoint) + R"(
+modelRewrites:
+- name: alias
+  spec:
+    poolRef: {group: inference.networking.k8s.io, name: my-pool}
+    rules:
+    - matches:
+      - model: {type: Exact, value: alias}
+      - model: {value: alias-2}
+      targets:
+      - modelRewrite: llama
+# A Kubernetes manifest pasted as it is.
+- apiVersion: inference.networking.x-k8s.io/v1alpha2
+  kind: InferenceModelRewrite
+  metadata: {name: canary, namespace: default, creationTimestamp: "2025-01-01T00:00:00Z"}
+  spec:
+    rules:
+    - matches: [{model: {value: llama}}]
+      targets:
+      - {modelRewrite: llama-v1, weight: 90}
+      - {modelRewrite: llama-v2, weight: "10"}
+    - targets: [{modelRewrite: fallback}]
+  status: {conditions: []}
+- name: catch-all
+  spec:
+    rules:
+    - matches: []
+      targets: [{modelRewrite: a, weight: 0}, {modelRewrite: b}]
+)",
+                                   FakeResolver());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->model_rewrites_status.ok()) << parsed->model_rewrites_status;
+  EXPECT_THAT(Describe(parsed->model_rewrites),
+              ElementsAre("alias: alias,alias-2 -> llama:0",
+                          "canary: llama -> llama-v1:90,llama-v2:10 | * -> fallback:0",
+                          "catch-all: * -> a:0,b:0"));
+  EXPECT_THAT(Describe(parsed->endpoints), ElementsAre("default/a=10.0.0.1:8000"));
+}
+
+TEST(ParseModelRewritesTest, AbsentOrNullSectionHasNoRules) {
+  for (std::string extra : {"", "modelRewrites:\n", "modelRewrites: []\n"}) {
+    auto parsed = ParseEndpointsFile(kOneEndpoint + extra, FakeResolver());
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE(parsed->model_rewrites_status.ok()) << extra;
+    EXPECT_THAT(parsed->model_rewrites, IsEmpty()) << extra;
+  }
+}
+
+// Every error names the object (index and name), the rule and the field; the endpoints are
+// parsed regardless.
+TEST(ParseModelRewritesTest, ErrorsNameObjectRuleAndField) {
+  constexpr char kGood[] =
+      "- {name: good, spec: {rules: [{matches: [{model: {value: x}}], targets: "
+      "[{modelRewrite: y}]}]}}\n";
+  struct Case {
+    std::string section;  // after "modelRewrites:\n" and the good object
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"- {spec: {rules: [{targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1]: name: is required (or metadata.name)"},
+      {"- {name: good, spec: {rules: [{targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (good): name: \"good\" is used by an earlier object"},
+      {"- {name: a, metadata: {name: b}, spec: {rules: [{targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1]: metadata.name: \"b\" differs from name \"a\""},
+      {"- {name: a, kind: InferencePool, spec: {rules: [{targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (a): kind: must be InferenceModelRewrite"},
+      {"- {name: a}", "modelRewrites[1] (a): spec: is required"},
+      {"- {name: a, spec: {}}", "modelRewrites[1] (a): spec.rules: at least one rule is required"},
+      {"- {name: a, spec: {rules: {x: 1}}}", "modelRewrites[1] (a): spec.rules: must be a list"},
+      {"- {name: a, spec: {rule: []}}", "modelRewrites[1] (a): spec.rule: unknown field"},
+      {"- {name: a, weight: 1, spec: {rules: []}}", "modelRewrites[1]: weight: unknown field"},
+      {"- {name: a, spec: {rules: [{targets: [{modelRewrite: y}]}, {targets: []}]}}",
+       "modelRewrites[1] (a): spec.rules[1].targets: at least one is required"},
+      {"- {name: a, spec: {rules: [{matches: [{model: {type: Prefix, value: x}}], targets: "
+       "[{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].matches[0].model.type: \"Prefix\" is not supported "
+       "(only Exact)"},
+      {"- {name: a, spec: {rules: [{matches: [{model: {value: ''}}], targets: "
+       "[{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].matches[0].model.value: a non-empty string is "
+       "required"},
+      {"- {name: a, spec: {rules: [{matches: [{name: x}], targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].matches[0].name: unknown field"},
+      {"- {name: a, spec: {rules: [{matches: [{}], targets: [{modelRewrite: y}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].matches[0].model: must be a map"},
+      {"- {name: a, spec: {rules: [{targets: [{weight: 3}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].targets[0].modelRewrite: a non-empty string is "
+       "required"},
+      {"- {name: a, spec: {rules: [{targets: [{modelRewrite: y, weight: 1000001}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].targets[0].weight: \"1000001\" is not an integer in "
+       "1..1000000"},
+      {"- {name: a, spec: {rules: [{targets: [{modelRewrite: y, weight: -1}]}]}}",
+       "spec.rules[0].targets[0].weight: \"-1\" is not an integer"},
+      {"- {name: a, spec: {rules: [{targets: [{modelRewrite: y, weight: 1.5}]}]}}",
+       "spec.rules[0].targets[0].weight: \"1.5\" is not an integer"},
+      {"- {name: a, spec: {rules: [{targets: [{modelRewrite: y, weight: 5}, {modelRewrite: z}]}]}}",
+       "modelRewrites[1] (a): spec.rules[0].targets: weight is set on 1 of 2 targets"},
+      {"- just-a-string", "modelRewrites[1]: must be a map"},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseEndpointsFile(
+        std::string(kOneEndpoint) + "modelRewrites:\n" + kGood + c.section + "\n", FakeResolver());
+    ASSERT_TRUE(parsed.ok()) << c.section << ": " << parsed.status();
+    EXPECT_THAT(Describe(parsed->endpoints), ElementsAre("default/a=10.0.0.1:8000")) << c.section;
+    EXPECT_EQ(parsed->model_rewrites_status.code(), absl::StatusCode::kInvalidArgument)
+        << c.section;
+    EXPECT_THAT(parsed->model_rewrites_status.message(), HasSubstr(c.want)) << c.section;
+    EXPECT_THAT(parsed->model_rewrites, IsEmpty()) << "all or nothing: " << c.section;
+  }
+  auto not_list =
+      ParseEndpointsFile(std::string(kOneEndpoint) + "modelRewrites: {a: 1}\n", FakeResolver());
+  ASSERT_TRUE(not_list.ok());
+  EXPECT_EQ(not_list->model_rewrites_status.message(), "modelRewrites: must be a list");
+}
+
+class FileDiscoveryRewriteTest : public FileDiscoveryTest {
+ protected:
+  static std::string WithRewrites(const std::string& rewrites) {
+    return std::string(kOneEndpoint) + "modelRewrites:\n" + rewrites;
+  }
+  static std::string Alias(const std::string& from, const std::string& to) {
+    return "- {name: " + from + ", spec: {rules: [{matches: [{model: {value: " + from +
+           "}}], targets: [{modelRewrite: " + to + "}]}]}}\n";
+  }
+  // The target the store's rules give `model` ("" when none applies).
+  std::string Target(const std::string& model) {
+    auto m = store_.Get()->Find(model);
+    return m ? m.rule->targets[0].model : "";
+  }
+  datastore::Datastore ds_;
+  datastore::ModelRewriteStore store_;
+};
+
+TEST_F(FileDiscoveryRewriteTest, StartLoadsRulesAndReloadReplacesThem) {
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama")));
+  FileDiscovery fd("fd", path_, /*watch=*/false, FakeResolver());
+  ASSERT_TRUE(fd.Start(ds_, &store_).ok());
+  EXPECT_EQ(Target("alias"), "llama");
+
+  WriteInPlace(path_, WithRewrites(Alias("other", "llama-2")));
+  ASSERT_TRUE(fd.Reload().ok());
+  EXPECT_EQ(Target("alias"), "");
+  EXPECT_EQ(Target("other"), "llama-2");
+
+  // Removing the section removes the rules.
+  WriteInPlace(path_, kOneEndpoint);
+  ASSERT_TRUE(fd.Reload().ok());
+  EXPECT_TRUE(store_.Get()->empty());
+}
+
+TEST_F(FileDiscoveryRewriteTest, InvalidSectionKeepsPreviousRulesButAppliesEndpoints) {
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama")));
+  FileDiscovery fd("fd", path_, /*watch=*/false, FakeResolver());
+  ASSERT_TRUE(fd.Start(ds_, &store_).ok());
+  auto kept = store_.Get();
+
+  WriteInPlace(path_,
+               "endpoints:\n- {name: b, address: 10.0.0.2, port: 8000}\nmodelRewrites:\n" +
+                   Alias("alias", "llama-2") +
+                   "- {name: bad, spec: {rules: [{targets: [{modelRewrite: x, weight: 0.5}]}]}}\n");
+  ASSERT_TRUE(fd.Reload().ok()) << "a bad rewrite section is not a discovery error";
+  EXPECT_THAT(Describe(*ds_.GetSnapshot()), ElementsAre("default/b=10.0.0.2:8000"));
+  EXPECT_EQ(store_.Get(), kept);
+  EXPECT_EQ(Target("alias"), "llama");
+
+  // Fixed: applied.
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama-2")));
+  ASSERT_TRUE(fd.Reload().ok());
+  EXPECT_EQ(Target("alias"), "llama-2");
+}
+
+TEST_F(FileDiscoveryRewriteTest, InvalidSectionAtStartStartsWithoutRules) {
+  WriteInPlace(path_, WithRewrites("- {name: bad}\n"));
+  FileDiscovery fd("fd", path_, /*watch=*/false, FakeResolver());
+  ASSERT_TRUE(fd.Start(ds_, &store_).ok());
+  EXPECT_TRUE(ds_.GetSnapshot()->pool_ready);
+  EXPECT_THAT(Describe(*ds_.GetSnapshot()), ElementsAre("default/a=10.0.0.1:8000"));
+  EXPECT_TRUE(store_.Get()->empty());
+}
+
+TEST_F(FileDiscoveryRewriteTest, WithoutAStoreRulesAreIgnored) {
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama")));
+  FileDiscovery fd("fd", path_, /*watch=*/false, FakeResolver());
+  ASSERT_TRUE(fd.Start(ds_).ok());
+  EXPECT_THAT(Describe(*ds_.GetSnapshot()), ElementsAre("default/a=10.0.0.1:8000"));
+}
+
+// Live reload: the watcher applies rule changes (in place and by rename) without a restart.
+TEST_F(FileDiscoveryRewriteTest, WatchAppliesRuleChanges) {
+  WriteInPlace(path_, kOneEndpoint);
+  FileDiscovery fd("fd", path_, /*watch=*/true, FakeResolver(), /*poll_fallback_ms=*/600000);
+  ASSERT_TRUE(fd.Start(ds_, &store_).ok());
+  EXPECT_TRUE(store_.Get()->empty());
+
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama")));
+  EXPECT_TRUE(WaitFor([&] { return Target("alias") == "llama"; }));
+
+  std::string tmp = dir_ + "/.endpoints.yaml.tmp";
+  WriteInPlace(tmp, WithRewrites(Alias("alias", "llama-v2") + Alias("x", "y")));
+  ASSERT_EQ(rename(tmp.c_str(), path_.c_str()), 0);
+  EXPECT_TRUE(WaitFor([&] { return Target("alias") == "llama-v2" && Target("x") == "y"; }));
+
+  // A broken section is ignored; the next good one applies.
+  WriteInPlace(path_, WithRewrites("- {name: broken, spec: {rules: []}}\n"));
+  WriteInPlace(path_, WithRewrites(Alias("alias", "llama-v3")));
+  EXPECT_TRUE(WaitFor([&] { return Target("alias") == "llama-v3"; }));
+  EXPECT_EQ(Target("x"), "");
+  fd.Stop();
+}
+
 }  // namespace
 }  // namespace epp::discovery

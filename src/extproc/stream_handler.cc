@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
@@ -167,8 +168,7 @@ absl::Status StreamHandler::OnMessage(pb::ProcessingRequest& msg,
       OnResponseBody(*msg.mutable_response_body(), out);
       return absl::OkStatus();
     case pb::ProcessingRequest::kResponseTrailers:
-      Complete();
-      out.emplace_back().mutable_response_trailers();
+      OnResponseTrailers(out);
       return absl::OkStatus();
     case pb::ProcessingRequest::REQUEST_NOT_SET:
       break;
@@ -352,6 +352,12 @@ void StreamHandler::Decide(bool trailers_follow, std::vector<pb::ProcessingRespo
   if (!d->endpoints.empty()) primary_key_ = d->endpoints.front()->Key();
   forwarded_body_ = std::move(d->rewritten_body);
   std::string_view body = forwarded_body_ ? std::string_view(*forwarded_body_) : body_;
+  if (d->target_model != d->incoming_model) {
+    response_rewriter_.emplace(d->target_model, d->incoming_model);
+    EPP_LOG_DEBUG("request {}: model {} rewritten to {}{}{}", request_id_, d->incoming_model,
+                  d->target_model, d->model_rewrite_name.empty() ? "" : " by ",
+                  d->model_rewrite_name);
+  }
   EPP_LOG_DEBUG("request {}: model {} -> {}", request_id_, d->target_model, destination_);
 
   if (request_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
@@ -398,12 +404,74 @@ void StreamHandler::ReadServedEndpoint(const pb::ProcessingRequest& msg) {
 void StreamHandler::OnResponseHeaders(const pb::HttpHeaders& h,
                                       std::vector<pb::ProcessingResponse>& out) {
   if (h.end_of_stream()) Complete();  // a response without a body
+  if (response_rewriter_) {
+    for (const auto& hv : h.headers().headers()) {
+      if (absl::EqualsIgnoreCase(hv.key(), AV(kContentLengthHeader))) {
+        response_has_content_length_ = true;
+      }
+    }
+  }
   out.emplace_back().mutable_response_headers();
+}
+
+void StreamHandler::OnResponseTrailers(std::vector<pb::ProcessingResponse>& out) {
+  Complete();
+  if (response_rewriter_ && response_rewriter_->held_bytes() > 0 &&
+      response_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
+    // The body ended without end_of_stream (trailers follow): release what was held back, as
+    // body answers before the trailers answer.
+    std::string tail;
+    response_rewriter_->Flush(tail);
+    AddBodyChunks(tail, /*last_is_eos=*/false, /*request=*/false, out);
+  }
+  out.emplace_back().mutable_response_trailers();
+}
+
+void StreamHandler::RewriteBufferedResponseBody(const pb::HttpBody& b,
+                                                std::vector<pb::ProcessingResponse>& out) {
+  // BUFFERED sends the whole body in this one message (BUFFERED_PARTIAL: what fitted Envoy's
+  // buffer; the rest streams past unseen).
+  std::string rewritten;
+  rewritten.reserve(b.body().size() + 64);
+  const bool changed = response_rewriter_->Process(b.body(), /*last=*/true, rewritten);
+  pb::ProcessingResponse& r = out.emplace_back();
+  if (!changed) {
+    r.mutable_response_body();
+    return;
+  }
+  pb::CommonResponse* common = r.mutable_response_body()->mutable_response();
+  common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
+  // Envoy holds the response headers until this answer and checks a declared length against
+  // the new body.
+  if (response_has_content_length_) {
+    SetHeader(*common->mutable_header_mutation(), kContentLengthHeader, StrCat(rewritten.size()));
+  }
+  common->mutable_body_mutation()->set_body(std::move(rewritten));
 }
 
 void StreamHandler::OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out) {
   if (b.end_of_stream()) Complete();
   if (response_body_mode_ == ProcessingMode::FULL_DUPLEX_STREAMED) {
+    if (response_rewriter_) {
+      std::string rewritten;
+      rewritten.reserve(b.body().size() + response_rewriter_->max_held_bytes() + 64);
+      response_rewriter_->Process(b.body(), b.end_of_stream(), rewritten);
+      // All of a chunk may be held back (it ends in what may begin a match); answering nothing
+      // is allowed in FULL_DUPLEX_STREAMED, and the next chunk or the trailers release it.
+      if (rewritten.empty() && !b.end_of_stream()) return;
+      if (rewritten.size() <= kBodyChunkBytes) {
+        pb::StreamedBodyResponse* s = out.emplace_back()
+                                          .mutable_response_body()
+                                          ->mutable_response()
+                                          ->mutable_body_mutation()
+                                          ->mutable_streamed_response();
+        *s->mutable_body() = std::move(rewritten);
+        s->set_end_of_stream(b.end_of_stream());
+        return;
+      }
+      AddBodyChunks(rewritten, b.end_of_stream(), /*request=*/false, out);
+      return;
+    }
     // Echo at once so SSE tokens are not held back; a chunk that fits one answer is moved.
     if (b.body().size() <= kBodyChunkBytes) {
       pb::StreamedBodyResponse* s = out.emplace_back()
@@ -416,6 +484,11 @@ void StreamHandler::OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingRe
       return;
     }
     AddBodyChunks(b.body(), b.end_of_stream(), /*request=*/false, out);
+    return;
+  }
+  if (response_rewriter_ && (response_body_mode_ == ProcessingMode::BUFFERED ||
+                             response_body_mode_ == ProcessingMode::BUFFERED_PARTIAL)) {
+    RewriteBufferedResponseBody(b, out);
     return;
   }
   out.emplace_back().mutable_response_body();

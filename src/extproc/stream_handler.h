@@ -10,7 +10,12 @@
 //     metadata and clear_route_cache (and the new body when the model was rewritten).
 //   No body (end_of_stream on the headers, or body mode NONE): answered at once.
 // Response direction: headers answered at once; FULL_DUPLEX body chunks echoed as they come;
-// other modes answered with an empty CONTINUE; trailers answered empty.
+// other modes answered with an empty CONTINUE; trailers answered empty. When the request's
+// model was rewritten, the response's `"model":"<target>"` is given back the client's name
+// (request::ResponseModelRewriter): FULL_DUPLEX chunks as they pass (a match cut between two
+// chunks is held back until the next one completes it, at most a few dozen bytes); BUFFERED
+// bodies replaced whole (CONTINUE_AND_REPLACE, with a new Content-Length when the response
+// had one). Without a rewrite, chunks are moved through untouched.
 // Errors become one ImmediateResponse, after which the handler is done.
 //
 // Not thread-safe: the reactor serializes calls.
@@ -25,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
+#include "request/response_model_rewriter.h"
 #include "requestcontrol/director.h"
 
 namespace epp::extproc {
@@ -78,6 +84,9 @@ class StreamHandler {
   void OnRequestTrailers(std::vector<pb::ProcessingResponse>& out);
   void OnResponseHeaders(const pb::HttpHeaders& h, std::vector<pb::ProcessingResponse>& out);
   void OnResponseBody(pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
+  void OnResponseTrailers(std::vector<pb::ProcessingResponse>& out);
+  // BUFFERED response modes with a model rewrite: replaces the body when it names the target.
+  void RewriteBufferedResponseBody(const pb::HttpBody& b, std::vector<pb::ProcessingResponse>& out);
   void ReadServedEndpoint(const pb::ProcessingRequest& msg);
 
   // Runs the director on the complete body and emits the answers for the body mode.
@@ -112,6 +121,9 @@ class StreamHandler {
   std::optional<std::string> forwarded_body_;  // rewritten body, when the model changed
   uint64_t decision_id_ = 0;                   // the routed request, until Complete()
   std::string primary_key_;
+  // Set when the model was rewritten: gives the response back the client's model name.
+  std::optional<request::ResponseModelRewriter> response_rewriter_;
+  bool response_has_content_length_ = false;
 };
 
 // Maps a status to the reference's ImmediateResponse (code, "inference error: <Code> - <Msg>").

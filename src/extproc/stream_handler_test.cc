@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "extproc/protocol_keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduling/plugins/pickers.h"
@@ -145,7 +146,9 @@ class StreamHandlerTest : public ::testing::Test {
     EXPECT_TRUE(built.ok()) << built.status();
     plugins_ = std::move(built->plugins);
     scheduler_ = std::move(built->scheduler);
-    director_ = std::make_unique<requestcontrol::Director>(ds_, *scheduler_);
+    director_ =
+        std::make_unique<requestcontrol::Director>(ds_, *scheduler_,
+                                                   /*disable_subset_filter=*/false, &rewrites_);
   }
 
   void FillPool() {
@@ -169,6 +172,7 @@ class StreamHandlerTest : public ::testing::Test {
   }
 
   datastore::Datastore ds_;
+  datastore::ModelRewriteStore rewrites_;
   std::unique_ptr<config::PluginSet> plugins_;
   std::unique_ptr<scheduling::Scheduler> scheduler_;
   std::unique_ptr<requestcontrol::Director> director_;
@@ -750,6 +754,214 @@ TEST_F(StreamHandlerTest, WithResponseProcessingNotDoneAfterTheRequest) {
   Feed(*h, RequestHeaders({}));
   Feed(*h, RequestBody(kChatBody, true));
   EXPECT_FALSE(h->done());
+}
+
+// --- response model back-rewrite ------------------------------------------------------------
+
+// The streamed response-body answers in `out`: their bodies and end_of_stream flags.
+struct Answered {
+  std::vector<std::string> bodies;
+  std::vector<bool> eos;
+  std::string All() const {
+    std::string s;
+    for (const auto& b : bodies) s += b;
+    return s;
+  }
+};
+
+Answered ResponseAnswers(const std::vector<pb::ProcessingResponse>& out) {
+  Answered a;
+  for (const auto& r : out) {
+    EXPECT_TRUE(r.has_response_body());
+    const auto& mut = r.response_body().response().body_mutation();
+    EXPECT_TRUE(mut.has_streamed_response());
+    EXPECT_LE(mut.streamed_response().body().size(), kBodyChunkBytes);
+    a.bodies.push_back(mut.streamed_response().body());
+    a.eos.push_back(mut.streamed_response().end_of_stream());
+  }
+  return a;
+}
+
+class ResponseRewriteTest : public StreamHandlerTest {
+ protected:
+  void SetUp() override { FillPool(); }
+
+  // A routed request for `llama` rewritten to `llama-3-70b` by the header; response headers
+  // answered.
+  std::unique_ptr<StreamHandler> Rewritten(
+      std::optional<ProcessingMode::BodySendMode> mode = ProcessingMode::FULL_DUPLEX_STREAMED,
+      const Headers& response_headers = {}) {
+    auto h = NewHandler();
+    Feed(*h, RequestHeaders({{"x-gateway-model-name-rewrite", "llama-3-70b"}}, false, mode));
+    auto out = Feed(*h, RequestBody(kChatBody, true));
+    EXPECT_FALSE(out.empty());
+    pb::ProcessingRequest rh = ResponseHeaders();
+    for (const auto& [k, v] : response_headers) {
+      auto* hv = rh.mutable_response_headers()->mutable_headers()->add_headers();
+      hv->set_key(k);
+      hv->set_raw_value(v);
+    }
+    EXPECT_EQ(Feed(*h, rh).size(), 1u);
+    return h;
+  }
+};
+
+TEST_F(ResponseRewriteTest, SseChunksGetTheClientsModelBack) {
+  auto h = Rewritten();
+  const std::string e1 =
+      R"(data: {"id":"c1","object":"chat.completion.chunk","model":"llama-3-70b","choices":[]})"
+      "\n\n";
+  const std::string e2 = R"(data: {"id":"c1","model": "llama-3-70b","usage":null})"
+                         "\n\ndata: [DONE]\n\n";
+  Answered a = ResponseAnswers(Feed(*h, ResponseBody(e1, false)));
+  ASSERT_EQ(a.bodies.size(), 1u);
+  EXPECT_EQ(a.bodies[0],
+            R"(data: {"id":"c1","object":"chat.completion.chunk","model":"llama","choices":[]})"
+            "\n\n");
+  EXPECT_FALSE(a.eos[0]);
+  a = ResponseAnswers(Feed(*h, ResponseBody(e2, false)));
+  ASSERT_EQ(a.bodies.size(), 1u);
+  EXPECT_EQ(a.bodies[0], R"(data: {"id":"c1","model": "llama","usage":null})"
+                         "\n\ndata: [DONE]\n\n");
+  a = ResponseAnswers(Feed(*h, ResponseBody("", true)));
+  ASSERT_EQ(a.bodies.size(), 1u);
+  EXPECT_EQ(a.bodies[0], "");
+  EXPECT_TRUE(a.eos[0]);
+}
+
+// An SSE event cut inside "model":"<target>" by the transport: the cut part is held back and
+// released, rewritten, with the next chunk.
+TEST_F(ResponseRewriteTest, MatchSplitAcrossChunks) {
+  const std::string sse =
+      R"(data: {"id":"c","model":"llama-3-70b","choices":[{"delta":{"content":"hi"}}]})"
+      "\n\ndata: [DONE]\n\n";
+  const std::string want =
+      R"(data: {"id":"c","model":"llama","choices":[{"delta":{"content":"hi"}}]})"
+      "\n\ndata: [DONE]\n\n";
+  for (size_t cut = 1; cut < sse.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    auto h = Rewritten();
+    Answered first = ResponseAnswers(Feed(*h, ResponseBody(sse.substr(0, cut), false)));
+    Answered second = ResponseAnswers(Feed(*h, ResponseBody(sse.substr(cut), true)));
+    ASSERT_EQ(second.bodies.size(), 1u);
+    EXPECT_TRUE(second.eos.back());
+    EXPECT_EQ(first.All() + second.All(), want);
+    for (bool e : first.eos) EXPECT_FALSE(e);
+  }
+}
+
+TEST_F(ResponseRewriteTest, NonStreamingJsonInPieces) {
+  auto h = Rewritten();
+  const std::string json =
+      R"({"id": "cmpl-1", "object": "chat.completion", "model": "llama-3-70b", "choices": []})";
+  std::string got;
+  for (size_t i = 0; i < json.size(); i += 7) {
+    bool last = i + 7 >= json.size();
+    Answered a = ResponseAnswers(Feed(*h, ResponseBody(json.substr(i, 7), last)));
+    got += a.All();
+    if (last) {
+      ASSERT_FALSE(a.eos.empty());
+      EXPECT_TRUE(a.eos.back());
+    }
+  }
+  EXPECT_EQ(got,
+            R"({"id": "cmpl-1", "object": "chat.completion", "model": "llama", "choices": []})");
+}
+
+TEST_F(ResponseRewriteTest, ChunkHeldWholeIsAnsweredWithTheNext) {
+  auto h = Rewritten();
+  EXPECT_THAT(Feed(*h, ResponseBody("\"mod", false)), IsEmpty());
+  Answered a = ResponseAnswers(Feed(*h, ResponseBody("el\":\"llama-3-70b\"}", true)));
+  EXPECT_EQ(a.All(), "\"model\":\"llama\"}");
+  EXPECT_TRUE(a.eos.back());
+}
+
+TEST_F(ResponseRewriteTest, TrailersReleaseHeldBytesBeforeTheirAnswer) {
+  auto h = Rewritten();
+  Answered a = ResponseAnswers(Feed(*h, ResponseBody("{\"x\":1,\"model\":\"llama-3", false)));
+  EXPECT_EQ(a.All(), "{\"x\":1,");
+  auto out = Feed(*h, ResponseTrailers());
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].has_response_body());
+  const auto& s = out[0].response_body().response().body_mutation().streamed_response();
+  EXPECT_EQ(s.body(), "\"model\":\"llama-3");
+  EXPECT_FALSE(s.end_of_stream());
+  EXPECT_TRUE(out[1].has_response_trailers());
+}
+
+TEST_F(ResponseRewriteTest, LargeRewrittenResponseIsChunked) {
+  auto h = Rewritten();
+  std::string body = "[";
+  while (body.size() < 150'000) body += R"({"model":"llama-3-70b"},)";
+  body += "{}]";
+  std::string want = body;
+  for (size_t p = 0; (p = want.find("llama-3-70b", p)) != std::string::npos;) {
+    want.replace(p, 11, "llama");
+  }
+  Answered a = ResponseAnswers(Feed(*h, ResponseBody(body, true)));
+  EXPECT_GE(a.bodies.size(), 2u);
+  EXPECT_EQ(a.All(), want);
+  EXPECT_TRUE(a.eos.back());
+}
+
+TEST_F(ResponseRewriteTest, InferenceModelRewriteRuleIsReversedToo) {
+  ASSERT_TRUE(rewrites_.ReplaceModelRewrites({{"alias-rule", {{{"alias"}, {{"llama", 0}}}}}}).ok());
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({}));
+  auto out = Feed(
+      *h, RequestBody(R"({"model":"alias","messages":[{"role":"user","content":"x"}]})", true));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(CollectRequestChunks(out, 1).body,
+            R"({"model":"llama","messages":[{"role":"user","content":"x"}]})");
+  Feed(*h, ResponseHeaders());
+  Answered a = ResponseAnswers(
+      Feed(*h, ResponseBody(R"({"object":"chat.completion","model":"llama"})", true)));
+  EXPECT_EQ(a.All(), R"({"object":"chat.completion","model":"alias"})");
+}
+
+TEST_F(ResponseRewriteTest, WithoutRewriteTheResponseIsUntouchedAndMoved) {
+  auto h = NewHandler();
+  Feed(*h, RequestHeaders({{"x-gateway-model-name-rewrite", "llama"}}));  // same name: no rewrite
+  Feed(*h, RequestBody(kChatBody, true));
+  Feed(*h, ResponseHeaders());
+  const std::string chunk = "data: {\"model\":\"llama\",\"x\":\"\\\"mod";
+  pb::ProcessingRequest msg = ResponseBody(chunk, false);
+  std::vector<pb::ProcessingResponse> out;
+  ASSERT_TRUE(h->OnMessage(msg, out).ok());
+  Answered a = ResponseAnswers(out);
+  EXPECT_EQ(a.All(), chunk) << "nothing is held back either";
+  EXPECT_TRUE(msg.response_body().body().empty()) << "moved, not copied";
+}
+
+TEST_F(ResponseRewriteTest, BufferedResponseIsReplacedWithItsContentLength) {
+  auto h = Rewritten(ProcessingMode::BUFFERED, {{"content-length", "999"}});
+  auto out = Feed(*h, ResponseBody(R"({"model": "llama-3-70b","choices":[]})", true));
+  ASSERT_EQ(out.size(), 1u);
+  const auto& common = out[0].response_body().response();
+  EXPECT_EQ(common.status(), pb::CommonResponse::CONTINUE_AND_REPLACE);
+  const std::string want = R"({"model": "llama","choices":[]})";
+  EXPECT_EQ(common.body_mutation().body(), want);
+  const auto* cl = FindSet(common.header_mutation(), "content-length");
+  ASSERT_NE(cl, nullptr);
+  EXPECT_EQ(cl->header().raw_value(), std::to_string(want.size()));
+}
+
+TEST_F(ResponseRewriteTest, BufferedResponseWithoutTheTargetIsLeftAlone) {
+  auto h = Rewritten(ProcessingMode::BUFFERED);
+  auto out = Feed(*h, ResponseBody(R"({"error":"nope"})", true));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_response_body());
+  EXPECT_FALSE(out[0].response_body().response().has_body_mutation());
+  EXPECT_EQ(out[0].response_body().response().status(), pb::CommonResponse::CONTINUE);
+}
+
+TEST_F(ResponseRewriteTest, BufferedWithoutContentLengthSetsNone) {
+  auto h = Rewritten(ProcessingMode::BUFFERED);
+  auto out = Feed(*h, ResponseBody(R"({"model":"llama-3-70b"})", true));
+  ASSERT_EQ(out.size(), 1u);
+  const auto& common = out[0].response_body().response();
+  EXPECT_EQ(common.body_mutation().body(), R"({"model":"llama"})");
+  EXPECT_EQ(FindSet(common.header_mutation(), "content-length"), nullptr);
 }
 
 }  // namespace

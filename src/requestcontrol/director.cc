@@ -21,8 +21,23 @@ std::string JoinDestinations(const std::vector<const datastore::Endpoint*>& endp
 }  // namespace
 
 Director::Director(const datastore::Datastore& datastore, const scheduling::Scheduler& scheduler,
-                   bool disable_subset_filter)
-    : datastore_(datastore), scheduler_(scheduler), disable_subset_filter_(disable_subset_filter) {}
+                   bool disable_subset_filter, const datastore::ModelRewriteStore* model_rewrites)
+    : datastore_(datastore),
+      scheduler_(scheduler),
+      disable_subset_filter_(disable_subset_filter),
+      model_rewrites_(model_rewrites) {}
+
+void Director::ChooseTargetModel(const RequestInput& input, Decision& d) const {
+  d.target_model =
+      input.model_rewrite.empty() ? d.incoming_model : std::string(input.model_rewrite);
+  if (model_rewrites_ == nullptr) return;
+  auto rules = model_rewrites_->Get();
+  datastore::ModelRewriteMatch m = rules->Find(d.incoming_model);
+  if (!m) return;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  d.target_model = datastore::PickModelRewriteTarget(*m.rule, rng());
+  d.model_rewrite_name = m.rewrite->name;
+}
 
 absl::StatusOr<std::vector<const datastore::Endpoint*>> Director::Candidates(
     const datastore::Snapshot& snapshot, const RequestInput& input) const {
@@ -55,10 +70,9 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
 
   Decision d;
   d.incoming_model = parsed->model;
-  d.target_model = parsed->model;
   d.stream = parsed->stream;
-  if (!input.model_rewrite.empty() && input.model_rewrite != parsed->model) {
-    d.target_model = std::string(input.model_rewrite);
+  ChooseTargetModel(input, d);
+  if (d.target_model != d.incoming_model) {
     d.rewritten_body = request::SpliceModel(body, parsed->model_token, d.target_model);
   }
 

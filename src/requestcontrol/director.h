@@ -1,7 +1,12 @@
-// Director: turns one parsed request into a routing decision. Steps: model rewrite (header) →
+// Director: turns one parsed request into a routing decision. Steps: model rewrite →
 // candidates (pool snapshot, narrowed by the subset hint) → scheduling → destination list and
-// the body to forward. Pure with respect to I/O: it reads the datastore snapshot and runs the
-// scheduler, nothing else, so it is safe to call from a gRPC reaction.
+// the body to forward. Pure with respect to I/O: it reads the datastore and rewrite-rule
+// snapshots and runs the scheduler, nothing else, so it is safe to call from a gRPC reaction.
+//
+// Model rewrite, in the reference's order: the `x-gateway-model-name-rewrite` header sets the
+// target model first; then the InferenceModelRewrite rule for the *incoming* model, if one
+// applies, picks the target (weighted random) and so wins over the header. The body's `model`
+// is spliced only when the target differs from the incoming name.
 #ifndef EPP_REQUESTCONTROL_DIRECTOR_H_
 #define EPP_REQUESTCONTROL_DIRECTOR_H_
 
@@ -14,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "datastore/datastore.h"
+#include "datastore/model_rewrites.h"
 #include "request/openai_request.h"
 #include "scheduling/scheduler.h"
 
@@ -34,17 +40,19 @@ struct Decision {
   std::string destination;  // "ip:port[,ip:port...]", primary first
   std::shared_ptr<const datastore::Snapshot> snapshot;  // keeps `endpoints` alive
   std::vector<const datastore::Endpoint*> endpoints;
-  std::string incoming_model;
-  std::string target_model;
+  std::string incoming_model;      // the body's `model` as the client sent it
+  std::string target_model;        // what the model server is sent (== incoming: no rewrite)
+  std::string model_rewrite_name;  // the InferenceModelRewrite that chose target_model, if any
   std::optional<std::string> rewritten_body;  // set only when the body changed
   bool stream = false;
 };
 
 class Director {
  public:
-  // Borrows both; they must outlive the director.
+  // Borrows all; they must outlive the director. `model_rewrites` may be null (no rules).
   Director(const datastore::Datastore& datastore, const scheduling::Scheduler& scheduler,
-           bool disable_subset_filter = false);
+           bool disable_subset_filter = false,
+           const datastore::ModelRewriteStore* model_rewrites = nullptr);
 
   // Decides for a request with a body. `body` must have `capacity` readable bytes (padding lets
   // the parser work in place). Errors: InvalidArgument (400) for a bad body, Unavailable (503)
@@ -64,10 +72,13 @@ class Director {
  private:
   absl::StatusOr<std::vector<const datastore::Endpoint*>> Candidates(
       const datastore::Snapshot& snapshot, const RequestInput& input) const;
+  // Sets d.target_model (and d.model_rewrite_name) from the header and the rules.
+  void ChooseTargetModel(const RequestInput& input, Decision& d) const;
 
   const datastore::Datastore& datastore_;
   const scheduling::Scheduler& scheduler_;
   const bool disable_subset_filter_;
+  const datastore::ModelRewriteStore* const model_rewrites_;
   mutable std::atomic<uint64_t> next_id_{1};
 };
 

@@ -290,5 +290,120 @@ TEST_F(DirectorTest, CompletionsPathUsesPrompt) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// --- InferenceModelRewrite rules ------------------------------------------------------------
+
+datastore::ModelRewrite Rewrite(std::string name, std::vector<std::string> matches,
+                                std::vector<datastore::ModelRewriteTarget> targets) {
+  return datastore::ModelRewrite{
+      std::move(name), {datastore::ModelRewriteRule{std::move(matches), std::move(targets)}}};
+}
+
+class DirectorRewriteTest : public DirectorTest {
+ protected:
+  void SetUp() override { AddPool(); }
+  void SetRules(std::vector<datastore::ModelRewrite> rules) {
+    ASSERT_TRUE(rewrites_.ReplaceModelRewrites(std::move(rules)).ok());
+  }
+  datastore::ModelRewriteStore rewrites_;
+};
+
+TEST_F(DirectorRewriteTest, RuleRewritesTheIncomingModel) {
+  SetRules({Rewrite("alias-rule", {"alias"}, {{"llama", 0}})});
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  const std::string body =
+      R"({"model":"alias","messages":[{"role":"user","content":"hello"}],"stream":true})";
+  auto d = Handle(director, Input(), body);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->incoming_model, "alias");
+  EXPECT_EQ(d->target_model, "llama");
+  EXPECT_EQ(d->model_rewrite_name, "alias-rule");
+  ASSERT_TRUE(d->rewritten_body.has_value());
+  EXPECT_EQ(*d->rewritten_body, kChatBody);
+
+  // A model no rule names is left alone.
+  d = Handle(director, Input(), kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "llama");
+  EXPECT_EQ(d->model_rewrite_name, "");
+  EXPECT_FALSE(d->rewritten_body.has_value());
+}
+
+TEST_F(DirectorRewriteTest, CatchAllRuleAndExactPrecedence) {
+  SetRules({Rewrite("all", {}, {{"fallback", 0}}), Rewrite("exact", {"llama"}, {{"v2", 0}})});
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  auto d = Handle(director, Input(), kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "v2") << "an exact match beats an earlier catch-all";
+  EXPECT_EQ(d->model_rewrite_name, "exact");
+  d = Handle(director, Input(), R"({"model":"other","messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "fallback");
+  EXPECT_EQ(*d->rewritten_body,
+            R"({"model":"fallback","messages":[{"role":"user","content":"x"}]})");
+}
+
+// The reference's order: the header sets the target first, then a rule for the incoming model
+// overrides it; the header applies when no rule does.
+TEST_F(DirectorRewriteTest, RuleWinsOverTheHeaderWhichAppliesOtherwise) {
+  SetRules({Rewrite("r", {"llama"}, {{"from-rule", 0}})});
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  RequestInput in = Input();
+  in.model_rewrite = "from-header";
+  auto d = Handle(director, in, kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "from-rule");
+  EXPECT_EQ(d->model_rewrite_name, "r");
+
+  d = Handle(director, in, R"({"model":"other","messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "from-header");
+  EXPECT_EQ(d->model_rewrite_name, "");
+  EXPECT_EQ(*d->rewritten_body,
+            R"({"model":"from-header","messages":[{"role":"user","content":"x"}]})");
+}
+
+TEST_F(DirectorRewriteTest, RuleTargetEqualToTheIncomingModelLeavesTheBodyAlone) {
+  SetRules({Rewrite("keep", {"llama"}, {{"llama", 0}})});
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  RequestInput in = Input();
+  in.model_rewrite = "from-header";  // overridden by the rule, which keeps the name
+  auto d = Handle(director, in, kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "llama");
+  EXPECT_FALSE(d->rewritten_body.has_value());
+}
+
+// 4,000 requests split 90/10 land within 5 points of it (over 10 standard deviations).
+TEST_F(DirectorRewriteTest, WeightedSplit) {
+  SetRules({Rewrite("canary", {"llama"}, {{"v1", 90}, {"v2", 10}})});
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  std::map<std::string, int> seen;
+  constexpr int kN = 4000;
+  for (int i = 0; i < kN; ++i) {
+    auto d = Handle(director, Input(), kChatBody);
+    ASSERT_TRUE(d.ok()) << d.status();
+    ++seen[d->target_model];
+    EXPECT_THAT(*d->rewritten_body, HasSubstr("\"model\":\"" + d->target_model + "\""));
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_NEAR(seen["v1"] / static_cast<double>(kN), 0.9, 0.05);
+  EXPECT_NEAR(seen["v2"] / static_cast<double>(kN), 0.1, 0.05);
+}
+
+TEST_F(DirectorRewriteTest, NewRulesApplyToTheNextRequest) {
+  Director director(ds_, scheduler_.get(), false, &rewrites_);
+  auto d = Handle(director, Input(), kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "llama");
+  SetRules({Rewrite("r", {"llama"}, {{"llama-v2", 0}})});
+  d = Handle(director, Input(), kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "llama-v2");
+  SetRules({});
+  d = Handle(director, Input(), kChatBody);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->target_model, "llama");
+}
+
 }  // namespace
 }  // namespace epp::requestcontrol
