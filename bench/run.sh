@@ -36,6 +36,21 @@ echo "wrote $out/parse_pick.md"
 } > "$out/metrics_parse.md"
 echo "wrote $out/metrics_parse.md"
 
+{
+  echo "# Google Benchmark: one scheduling cycle (default profile) and the prefix index"
+  echo
+  echo "- command: \`build/bin/scheduling_bench --benchmark_min_time=1\`"
+  echo "- commit: $commit"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo "- targets (issue 5): 100 endpoints and an 8K-token prompt p50 <= 20 us, p99 <= 100 us; <= 64 bytes of index memory per cached block"
+  echo
+  echo '```'
+  build/bin/scheduling_bench --benchmark_min_time=1 2>&1
+  echo '```'
+} > "$out/scheduling.md"
+echo "wrote $out/scheduling.md"
+
 .venv/bin/python bench/scrape_cpu.py --seconds "${BENCH_SECONDS:-10}"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}"
 .venv/bin/python bench/added_latency.py --seconds "${BENCH_SECONDS:-10}" \

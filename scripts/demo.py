@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """make demo: three modelsim servers (the vLLM simulator; a base model and LoRA adapters),
-epp (TLS, file discovery, metrics scraping every 50 ms) and the real Envoy in
-FULL_DUPLEX_STREAMED mode. Runs a shared-prefix workload across the base model and its adapters
-through Envoy, shows what epp saw while it ran (queues, KV use, adapters), then what each server
-did (requests, prefix-cache hit rate, time to first token), an error, a streamed response and a
-subset hint. Everything runs on loopback and stops at the end."""
+epp (TLS, file discovery, metrics scraping every 50 ms, its default profile: queue 2, KV cache
+2, prefix 3) and the real Envoy in FULL_DUPLEX_STREAMED mode. Runs a shared-prefix workload
+across the base model and its adapters through Envoy, shows what epp saw while it ran (queues,
+KV use, adapters) and what each server did (requests, prefix-cache hit rate, time to first
+token); then an error, a streamed response and a subset hint; then the same workload on fresh
+servers behind epp with a random pick, and the two side by side. Everything runs on loopback
+and stops at the end."""
 import json
 import os
 import random
@@ -81,9 +83,22 @@ def shared_prefix_workload(port, groups=4, per_group=6, concurrency=6, seed=1):
     return threads, statuses
 
 
+def totals(stack):
+    """Aggregate prefix-cache hit rate and mean TTFT over the stack's servers."""
+    m = [(b.metric("vllm:prefix_cache_hits_total") or 0,
+          b.metric("vllm:prefix_cache_queries_total") or 0,
+          b.metric("vllm:time_to_first_token_seconds_sum") or 0,
+          b.metric("vllm:time_to_first_token_seconds_count") or 0) for b in stack.backends]
+    hits, queries, tsum, tn = (sum(x[i] for x in m) for i in range(4))
+    return {"hit_rate": hits / queries if queries else 0.0,
+            "ttft_ms": 1000 * tsum / tn if tn else 0.0,
+            "per_server": [int(server_stats(b)["requests"]) for b in stack.backends]}
+
+
 def main():
     work = tempfile.mkdtemp(prefix="epp-demo-")
-    stack = harness.Stack(work, tls=True, modelsim_args=MODELSIM_ARGS)
+    stack = harness.Stack(work, tls=True, modelsim_args=MODELSIM_ARGS,
+                          scheduling=harness.DEFAULT_SCHEDULING)
     try:
         envoy = stack.envoy("full_duplex")
         stack.wait_serving(envoy)
@@ -122,8 +137,7 @@ def main():
             s = server_stats(b)
             print("  %-16s %-9d %-16s %.1f ms" % (b.addr, s["requests"],
                                                   "%.0f%%" % (100 * s["hit_rate"]), s["ttft_ms"]))
-        print("(epp's default profile here is a random picker: prefix-aware scoring is the next "
-              "step, so requests sharing a system prompt land on different servers)")
+        default_totals = totals(stack)
 
         show("invalid JSON -> 400 from epp; unknown model -> 404 from the model server")
         st, _, body = harness.request(envoy.port, "POST", "/v1/completions", b"{not json")
@@ -154,7 +168,28 @@ def main():
             b.addr: int(a - x) for b, a, x in zip(stack.backends, after, before)})
     finally:
         stack.close()
-    print("\ndemo done (logs were in %s)" % work)
+
+    show("the same workload on fresh servers behind epp with a random pick")
+    work2 = tempfile.mkdtemp(prefix="epp-demo-random-")
+    rand = harness.Stack(work2, tls=True, modelsim_args=MODELSIM_ARGS,
+                         scheduling=harness.RANDOM_SCHEDULING)
+    try:
+        env = rand.envoy("full_duplex")
+        rand.wait_serving(env)
+        threads, statuses = shared_prefix_workload(env.port)
+        for t in threads:
+            t.join()
+        random_totals = totals(rand)
+    finally:
+        rand.close()
+    print("  %-22s %-18s %-12s %s" % ("", "prefix-cache hit", "mean TTFT", "requests per server"))
+    for name, t in (("epp default profile", default_totals), ("random pick", random_totals)):
+        print("  %-22s %-18s %-12s %s" % (name, "%.0f%%" % (100 * t["hit_rate"]),
+                                          "%.1f ms" % t["ttft_ms"], t["per_server"]))
+    if random_totals["hit_rate"] > 0:
+        print("  hit rate %.1fx the random pick's" % (default_totals["hit_rate"] /
+                                                      random_totals["hit_rate"]))
+    print("\ndemo done (logs were in %s and %s)" % (work, work2))
 
 
 if __name__ == "__main__":
