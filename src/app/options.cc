@@ -7,6 +7,7 @@
 #include <map>
 
 #include "CLI/CLI.hpp"
+#include "common/duration.h"
 #include "common/strings.h"
 
 namespace epp::app {
@@ -33,38 +34,6 @@ std::vector<std::string> NormalizeArgs(int argc, const char* const* argv) {
 }
 
 }  // namespace
-
-std::optional<std::chrono::nanoseconds> ParseGoDuration(std::string_view s) {
-  // A sequence of decimal numbers, each with a unit, as Go's time.ParseDuration takes them
-  // ("50ms", "1.5s", "1m30s"); no sign.
-  static constexpr std::pair<std::string_view, double> kUnits[] = {
-      {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-  if (s.empty()) return std::nullopt;
-  double total = 0;
-  while (!s.empty()) {
-    size_t i = 0;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-    if (i == 0) return std::nullopt;
-    double v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + i, v);
-    if (ec != std::errc() || ptr != s.data() + i) return std::nullopt;
-    s.remove_prefix(i);
-    size_t u = 0;
-    while (u < s.size() && !std::isdigit(static_cast<unsigned char>(s[u])) && s[u] != '.') ++u;
-    std::string_view unit = s.substr(0, u);
-    bool known = false;
-    for (const auto& [name, scale] : kUnits) {
-      if (unit == name) {
-        total += v * scale;
-        known = true;
-      }
-    }
-    if (!known) return std::nullopt;
-    s.remove_prefix(u);
-  }
-  if (total > 1e18) return std::nullopt;
-  return std::chrono::nanoseconds(static_cast<int64_t>(total));
-}
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   Options o;

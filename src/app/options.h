@@ -42,9 +42,6 @@ struct Options {
   std::string endpoint_selector;
 };
 
-// Parses a Go duration ("50ms", "1.5s", "1m30s"); nullopt when it is not one.
-std::optional<std::chrono::nanoseconds> ParseGoDuration(std::string_view s);
-
 // Parses argv. Returns InvalidArgument naming the flag for unknown flags and bad values; the
 // message includes usage. `--help` yields a Cancelled status whose message is the usage text.
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);
