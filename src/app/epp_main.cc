@@ -11,7 +11,6 @@
 #include "admin/debug_endpoints.h"
 #include "app/builtin_plugins.h"
 #include "app/options.h"
-#include "app/tls.h"
 #include "common/host_port.h"
 #include "common/logging.h"
 #include "common/strings.h"
@@ -23,6 +22,7 @@
 #include "discovery/file_discovery.h"
 #include "extproc/server.h"
 #include "net/http_server.h"
+#include "net/tls.h"
 #include "requestcontrol/director.h"
 #include "scheduling/scheduler.h"
 
@@ -36,8 +36,8 @@ int Fail(const absl::Status& s) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Options& o) {
   if (!o.secure_serving) return grpc::InsecureServerCredentials();
-  absl::StatusOr<KeyCertPair> pair =
-      o.cert_path.empty() ? GenerateSelfSigned() : LoadKeyCertPair(o.cert_path);
+  absl::StatusOr<net::KeyCertPair> pair =
+      o.cert_path.empty() ? net::GenerateSelfSigned() : net::LoadKeyCertPair(o.cert_path);
   if (!pair.ok()) return pair.status();
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({pair->private_key_pem, pair->cert_chain_pem});
@@ -83,6 +83,8 @@ absl::StatusOr<std::optional<datalayer::ScraperOptions>> DataLayerOptions(
                                              "\" is not a metrics-data-source"));
   }
   so.path = source->path();
+  so.tls = source->scheme() == "https";
+  so.insecure_skip_verify = source->insecure_skip_verify();
   for (const auto& ref : src.extractor_refs) {
     auto* extractor = plugins.FindAs<datalayer::CoreMetricsExtractor>(ref);
     if (extractor == nullptr) {
@@ -173,7 +175,8 @@ int Run(int argc, char** argv) {
   if (*scraper_options) {
     scraper = std::make_unique<datalayer::Scraper>(datastore, **scraper_options);
     scraper->Start();
-    EPP_LOG_INFO("scraping {} of every endpoint every {} ms", (*scraper_options)->path,
+    EPP_LOG_INFO("scraping {}://<endpoint>{} every {} ms",
+                 (*scraper_options)->tls ? "https" : "http", (*scraper_options)->path,
                  (*scraper_options)->interval.count());
   } else {
     EPP_LOG_INFO("metrics scraping is off (dataLayer.sources is empty)");

@@ -206,28 +206,6 @@ TEST(OptionsCompatTest, EndpointSelectorIsParsed) {
 namespace epp::app {
 namespace {
 
-TEST(ParseGoDurationTest, Table) {
-  using std::chrono::nanoseconds;
-  struct Case {
-    const char* in;
-    std::optional<int64_t> ns;
-  } cases[] = {
-      {"50ms", 50'000'000},      {"1s", 1'000'000'000}, {"1.5s", 1'500'000'000},
-      {"1m30s", 90'000'000'000}, {"250us", 250'000},    {"10ns", 10},
-      {"", std::nullopt},        {"50", std::nullopt},  {"ms", std::nullopt},
-      {"5 ms", std::nullopt},    {"-1s", std::nullopt}, {"1d", std::nullopt},
-  };
-  for (const auto& c : cases) {
-    auto got = ParseGoDuration(c.in);
-    if (c.ns) {
-      ASSERT_TRUE(got.has_value()) << c.in;
-      EXPECT_EQ(got->count(), *c.ns) << c.in;
-    } else {
-      EXPECT_FALSE(got.has_value()) << c.in;
-    }
-  }
-}
-
 TEST(OptionsDurationTest, RefreshIntervalParsed) {
   auto o = Parse({"--refresh-metrics-interval", "100ms"});
   ASSERT_TRUE(o.ok()) << o.status();

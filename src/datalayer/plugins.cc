@@ -13,11 +13,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> MetricsDataSource::Create(const std::str
   std::string path = reader.String("path", "/metrics");
   bool insecure = reader.Bool("insecureSkipVerify", true);
   RETURN_IF_ERROR(reader.Finish());
-  if (scheme == "https") {
-    return absl::UnimplementedError(
-        "parameter \"scheme\": https scraping is not in this build yet; use http");
-  }
-  if (scheme != "http") {
+  if (scheme != "http" && scheme != "https") {
     return absl::InvalidArgumentError(
         StrCat("parameter \"scheme\" must be http or https; got \"", scheme, "\""));
   }

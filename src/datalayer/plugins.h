@@ -1,8 +1,9 @@
 // The data-layer plugins of an EndpointPickerConfig, with the reference names and parameters.
 //
-//   metrics-data-source     parameters: scheme ("http"; "https" is not in this build and is
-//                           refused), path (default "/metrics"), insecureSkipVerify (bool,
-//                           default true; meaningful with https only)
+//   metrics-data-source     parameters: scheme ("http" or "https"), path (default
+//                           "/metrics"), insecureSkipVerify (bool, default true: with https,
+//                           accept any certificate; false verifies it against the system CAs
+//                           and the endpoint's address)
 //   core-metrics-extractor  parameters: defaultEngine (default "vllm"; one of vllm, sglang,
 //                           trtllm-serve, triton-tensorrt-llm)
 //

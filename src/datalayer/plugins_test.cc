@@ -19,13 +19,21 @@ TEST(MetricsDataSourceTest, DefaultsAndParameters) {
   EXPECT_EQ(dynamic_cast<MetricsDataSource*>(q->get())->path(), "/stats");
 }
 
+TEST(MetricsDataSourceTest, Https) {
+  auto p =
+      MetricsDataSource::Create("src", YAML::Load("{scheme: https, insecureSkipVerify: false}"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto* s = dynamic_cast<MetricsDataSource*>(p->get());
+  EXPECT_EQ(s->scheme(), "https");
+  EXPECT_FALSE(s->insecure_skip_verify());
+}
+
 TEST(MetricsDataSourceTest, Errors) {
   struct Case {
     const char* yaml;
     absl::StatusCode code;
     const char* part;
   } cases[] = {
-      {"{scheme: https}", absl::StatusCode::kUnimplemented, "https"},
       {"{scheme: ftp}", absl::StatusCode::kInvalidArgument, "scheme"},
       {"{path: metrics}", absl::StatusCode::kInvalidArgument, "path"},
       {"{port: 1}", absl::StatusCode::kInvalidArgument, "port"},

@@ -96,6 +96,8 @@ void Scraper::SyncMembership() {
       net::HttpGetClient::Options o;
       o.timeout = options_.timeout;
       o.body_limit = options_.max_page_bytes;
+      o.tls = options_.tls;
+      o.insecure_skip_verify = options_.insecure_skip_verify;
       t->client =
           std::make_unique<net::HttpGetClient>(io_, ep->address, ep->port, options_.path, o);
       // Spread the first polls over one interval so endpoints are not scraped in lock-step.

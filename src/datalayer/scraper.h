@@ -40,6 +40,8 @@ struct ScraperOptions {
   std::chrono::milliseconds membership_interval{100};
   size_t max_page_bytes = 16u << 20;
   std::string path = "/metrics";
+  bool tls = false;                  // scheme https
+  bool insecure_skip_verify = true;  // with tls: accept any certificate
   std::string engine_label = "inference.networking.k8s.io/engine-type";
   std::string default_engine = "vllm";
   std::vector<EngineConfig> engines = BuiltinEngines();

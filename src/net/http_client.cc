@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
@@ -14,6 +15,7 @@ namespace epp::net {
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
 
 struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State> {
   State(boost::asio::io_context& io, std::string host, uint16_t port, std::string target,
@@ -32,9 +34,35 @@ struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State>
     } else {
       endpoint = tcp::endpoint(address, port);
     }
+    if (options.tls) {
+      tls_context = std::make_unique<ssl::context>(ssl::context::tls_client);
+      if (options.insecure_skip_verify) {
+        tls_context->set_verify_mode(ssl::verify_none);
+      } else {
+        tls_context->set_default_verify_paths(ec);
+        tls_context->set_verify_mode(ssl::verify_peer);
+        tls_context->set_verify_callback(ssl::host_name_verification(host));
+      }
+    }
+  }
+
+  // A fresh TLS session over the (re)connected socket.
+  void ResetTls() {
+    if (tls_context) tls.emplace(stream, *tls_context);
+  }
+
+  template <typename Op>
+  void WithStream(Op op) {
+    if (tls) {
+      op(*tls);
+    } else {
+      op(stream);
+    }
   }
 
   beast::tcp_stream stream;
+  std::unique_ptr<ssl::context> tls_context;           // with Options::tls
+  std::optional<ssl::stream<beast::tcp_stream&>> tls;  // the current TLS session
   tcp::endpoint endpoint;
   std::optional<absl::Status> bad_address;
   std::string host_header;
@@ -99,36 +127,50 @@ struct HttpGetClient::State : std::enable_shared_from_this<HttpGetClient::State>
     }
     stream.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->Finish(self->Error("connect", ec));
-      self->connected = true;
-      self->Write();
+      if (!self->tls_context) {
+        self->connected = true;
+        return self->Write();
+      }
+      self->ResetTls();
+      self->tls->async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
+        if (ec) return self->Finish(self->Error("TLS handshake with", ec));
+        self->connected = true;
+        self->Write();
+      });
     });
   }
 
   void Write() {
-    http::async_write(stream, request, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Finish(self->Error("write", ec));
-      self->Read();
+    WithStream([this](auto& s) {
+      http::async_write(s, request, [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->Finish(self->Error("write", ec));
+        self->Read();
+      });
     });
   }
 
   void Read() {
-    http::async_read(
-        stream, buffer, *parser, [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->Finish(self->Error("read", ec));
-          auto& res = self->parser->get();
-          if (!res.keep_alive()) {
-            beast::error_code ignored;
-            self->stream.socket().close(ignored);
-            self->connected = false;
-            self->buffer.clear();
-          }
-          if (res.result() != http::status::ok) {
-            return self->Finish(absl::InternalError(StrCat("GET ", self->host_header, self->target,
-                                                           ": HTTP ", res.result_int())),
-                                /*connection_ok=*/true);
-          }
-          self->Finish(std::move(res.body()));
-        });
+    WithStream([this](auto& s) { ReadFrom(s); });
+  }
+
+  template <typename Stream>
+  void ReadFrom(Stream& s) {
+    http::async_read(s, buffer, *parser, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Finish(self->Error("read", ec));
+      auto& res = self->parser->get();
+      if (!res.keep_alive()) {
+        beast::error_code ignored;
+        self->stream.socket().close(ignored);
+        self->connected = false;
+        self->buffer.clear();
+      }
+      if (res.result() != http::status::ok) {
+        return self->Finish(absl::InternalError(StrCat("GET ", self->host_header, self->target,
+                                                       ": HTTP ", res.result_int())),
+                            /*connection_ok=*/true);
+      }
+      self->Finish(std::move(res.body()));
+    });
   }
 };
 

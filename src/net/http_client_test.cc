@@ -1,9 +1,16 @@
 #include "net/http_client.h"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <optional>
+#include <thread>
 
 #include "gtest/gtest.h"
+#include "net/tls.h"
 #include "testing/http_test_server.h"
 
 namespace epp::net {
@@ -20,6 +27,120 @@ absl::StatusOr<std::string> GetOnce(boost::asio::io_context& io, HttpGetClient& 
   }
   if (!result) return absl::InternalError("loop ended without a result");
   return *result;
+}
+
+// An HTTPS server on 127.0.0.1:0 with a fresh self-signed certificate: serves keep-alive GETs
+// with "secure <target>" on its own thread, one connection at a time.
+class TlsTestServer {
+ public:
+  TlsTestServer() : ctx_(boost::asio::ssl::context::tls_server), acceptor_(io_) {
+    auto pair = GenerateSelfSigned();
+    EXPECT_TRUE(pair.ok()) << pair.status();
+    ctx_.use_certificate_chain(boost::asio::buffer(pair->cert_chain_pem));
+    ctx_.use_private_key(boost::asio::buffer(pair->private_key_pem),
+                         boost::asio::ssl::context::pem);
+    using tcp = boost::asio::ip::tcp;
+    tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TlsTestServer() {
+    stop_ = true;
+    // A blocking accept() is not woken by closing the acceptor from another thread: connect.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket wake(io);
+    boost::system::error_code ignored;
+    wake.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ignored);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+  int requests() const { return requests_; }
+
+ private:
+  void Serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) return;
+      ++connections_;
+      boost::asio::ssl::stream<boost::asio::ip::tcp::socket> tls(std::move(socket), ctx_);
+      tls.handshake(boost::asio::ssl::stream_base::server, ec);
+      if (ec) continue;  // e.g. a client that refused our certificate
+      boost::beast::flat_buffer buf;
+      while (true) {
+        http::request<http::string_body> req;
+        http::read(tls, buf, req, ec);
+        if (ec) break;
+        ++requests_;
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.body() = "secure " + std::string(req.target());
+        res.keep_alive(true);
+        res.prepare_payload();
+        http::write(tls, res, ec);
+        if (ec) break;
+      }
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ssl::context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+TEST(HttpGetClientTest, HttpsReusesTheTlsSession) {
+  TlsTestServer server;
+  boost::asio::io_context io;
+  HttpGetClient::Options o;
+  o.tls = true;  // insecure_skip_verify defaults to true: the self-signed certificate is fine
+  HttpGetClient client(io, "127.0.0.1", server.port(), "/metrics", o);
+  for (int i = 0; i < 3; ++i) {
+    auto r = GetOnce(io, client);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, "secure /metrics");
+  }
+  EXPECT_EQ(server.requests(), 3);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpGetClientTest, HttpsVerificationRejectsAnUntrustedCertificate) {
+  TlsTestServer server;
+  boost::asio::io_context io;
+  HttpGetClient::Options o;
+  o.tls = true;
+  o.insecure_skip_verify = false;
+  HttpGetClient client(io, "127.0.0.1", server.port(), "/metrics", o);
+  auto r = GetOnce(io, client);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("TLS handshake"), std::string::npos) << r.status();
+  EXPECT_EQ(server.requests(), 0);
+}
+
+TEST(HttpGetClientTest, HttpsToAPlainServerFails) {
+  HttpTestServer server([](const std::string&) {
+    return HttpTestServer::Reply{HttpTestServer::Action::kRespond, 200, "plain"};
+  });
+  boost::asio::io_context io;
+  HttpGetClient::Options o;
+  o.tls = true;
+  o.timeout = std::chrono::milliseconds(500);
+  HttpGetClient client(io, "127.0.0.1", server.port(), "/metrics", o);
+  auto r = GetOnce(io, client);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == absl::StatusCode::kUnavailable ||
+              r.status().code() == absl::StatusCode::kDeadlineExceeded)
+      << r.status();
 }
 
 TEST(HttpGetClientTest, ReusesTheConnection) {

@@ -1,4 +1,4 @@
-#include "app/tls.h"
+#include "net/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -12,7 +12,7 @@
 
 #include "common/strings.h"
 
-namespace epp::app {
+namespace epp::net {
 namespace {
 
 absl::Status OpenSslError(std::string_view what) {
@@ -71,4 +71,4 @@ absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& dir) {
   return KeyCertPair{*std::move(key), *std::move(crt)};
 }
 
-}  // namespace epp::app
+}  // namespace epp::net

@@ -1,4 +1,4 @@
-#include "app/tls.h"
+#include "net/tls.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace epp::app {
+namespace epp::net {
 namespace {
 
 using ::testing::HasSubstr;
@@ -125,4 +125,4 @@ TEST_F(LoadKeyCertPairTest, EmptyFileNamed) {
 }
 
 }  // namespace
-}  // namespace epp::app
+}  // namespace epp::net

@@ -1,14 +1,14 @@
-// TLS material for the ext_proc server: a self-signed certificate made at start (as the
-// reference does; proxies are configured to skip verification), or tls.crt/tls.key from a
+// TLS material (for the ext_proc server, and test servers): a self-signed certificate made at start
+// (as the reference does; proxies are configured to skip verification), or tls.crt/tls.key from a
 // directory.
-#ifndef EPP_APP_TLS_H_
-#define EPP_APP_TLS_H_
+#ifndef EPP_NET_TLS_H_
+#define EPP_NET_TLS_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace epp::app {
+namespace epp::net {
 
 struct KeyCertPair {
   std::string private_key_pem;
@@ -21,6 +21,6 @@ absl::StatusOr<KeyCertPair> GenerateSelfSigned();
 // Reads <dir>/tls.key and <dir>/tls.crt; errors name the missing or empty file.
 absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& dir);
 
-}  // namespace epp::app
+}  // namespace epp::net
 
-#endif  // EPP_APP_TLS_H_
+#endif  // EPP_NET_TLS_H_
