@@ -92,6 +92,8 @@ absl::StatusOr<std::optional<datalayer::ScraperOptions>> DataLayerOptions(
                                                "\" is not a core-metrics-extractor"));
     }
     so.default_engine = extractor->default_engine();
+    so.engine_label = extractor->engine_label_key();
+    so.engines = extractor->engines();
   }
   return so;
 }

@@ -83,6 +83,11 @@ std::string ParamReader::String(const std::string& key, const std::string& defau
   return n->Scalar();
 }
 
+YAML::Node ParamReader::Node(const std::string& key) {
+  auto n = Lookup(key);
+  return n ? *n : YAML::Node();
+}
+
 absl::Status ParamReader::Finish() {
   if (error_.empty() && params_ && params_.IsMap()) {
     for (const auto& kv : params_) {

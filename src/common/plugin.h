@@ -59,6 +59,8 @@ class ParamReader {
   bool Bool(const std::string& key, bool default_value);
   double Double(const std::string& key, double default_value);
   std::string String(const std::string& key, const std::string& default_value);
+  // A parameter of any kind (lists, maps) for the caller to decode; undefined when absent.
+  YAML::Node Node(const std::string& key);
   // OK, or InvalidArgument naming the first bad or unknown parameter.
   absl::Status Finish();
 

@@ -4,8 +4,17 @@
 //                           "/metrics"), insecureSkipVerify (bool, default true: with https,
 //                           accept any certificate; false verifies it against the system CAs
 //                           and the endpoint's address)
-//   core-metrics-extractor  parameters: defaultEngine (default "vllm"; one of vllm, sglang,
-//                           trtllm-serve, triton-tensorrt-llm)
+//   core-metrics-extractor  parameters (llm-d's names):
+//     defaultEngine   engine for endpoints without the label (default "vllm"; a built-in
+//                     or an engineConfigs name)
+//     engineLabelKey  endpoint label naming the engine (default
+//                     "inference.networking.k8s.io/engine-type")
+//     engineConfigs   list of {name, queuedRequestsSpec, runningRequestsSpec, kvUsageSpec,
+//                     loraSpec, cacheInfoSpec, cacheBlockSizeLabelName, cacheNumBlocksLabelName,
+//                     cacheBlockSizeSpec, cacheNumBlocksSpec}: metric specs in the
+//                     `name{label=value}` syntax, "" or absent disables one; an entry named
+//                     like a built-in (vllm, sglang, trtllm-serve, triton-tensorrt-llm)
+//                     replaces it wholesale
 //
 // With no `dataLayer` in the config (or one without `sources`) epp scrapes with both defaults;
 // `dataLayer: {sources: []}` turns scraping off.
@@ -17,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/plugin.h"
+#include "datalayer/engine_metrics.h"
 
 namespace epp::datalayer {
 
@@ -45,15 +55,24 @@ class MetricsDataSource : public Plugin {
 
 class CoreMetricsExtractor : public Plugin {
  public:
-  CoreMetricsExtractor(std::string name, std::string default_engine)
-      : Plugin(std::move(name)), default_engine_(std::move(default_engine)) {}
+  CoreMetricsExtractor(std::string name, std::string default_engine, std::string label_key,
+                       std::vector<EngineConfig> engines)
+      : Plugin(std::move(name)),
+        default_engine_(std::move(default_engine)),
+        engine_label_key_(std::move(label_key)),
+        engines_(std::move(engines)) {}
   std::string_view Type() const override { return kCoreMetricsExtractorType; }
   const std::string& default_engine() const { return default_engine_; }
+  const std::string& engine_label_key() const { return engine_label_key_; }
+  // The user's engine configs, then the built-ins they do not replace.
+  const std::vector<EngineConfig>& engines() const { return engines_; }
   static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
                                                         const YAML::Node& params);
 
  private:
   std::string default_engine_;
+  std::string engine_label_key_;
+  std::vector<EngineConfig> engines_;
 };
 
 }  // namespace epp::datalayer
