@@ -153,10 +153,19 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
     if (present) continue;
     // Several consumers may need the same producer; the one that gives parameters (e.g.
     // prefix-cache-scorer's block size) configures it, whatever the declaration order.
-    YAML::Node params = r.parameters;
+    auto empty = [](const YAML::Node& n) {
+      return !n || n.IsNull() || (n.IsMap() && n.size() == 0);
+    };
+    YAML::Node params = YAML::Clone(r.parameters);
     for (size_t j = i + 1; j < required.size(); ++j) {
-      bool empty = !params || params.IsNull() || (params.IsMap() && params.size() == 0);
-      if (required[j].type == r.type && empty) params = required[j].parameters;
+      if (required[j].type != r.type || empty(required[j].parameters)) continue;
+      if (empty(params)) {
+        params = YAML::Clone(required[j].parameters);
+      } else if (YAML::Dump(params) != YAML::Dump(required[j].parameters)) {
+        return absl::InvalidArgumentError(
+            StrCat("plugins need \"", r.type,
+                   "\" with different parameters; declare it once with the ones to use"));
+      }
     }
     RETURN_IF_ERROR(create(r.type, params).status());
   }

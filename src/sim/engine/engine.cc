@@ -204,26 +204,49 @@ bool Engine::CpuLoraReady(const std::string& name, absl::Time now) {
   return false;
 }
 
+bool Engine::MakeCpuLoraRoom(absl::Time now) {
+  if (static_cast<int>(cpu_loras_.size()) < config_.max_cpu_loras) return true;
+  // The least recently used adapter that is loaded and that no running or waiting request
+  // needs. Evicting one that is loading or wanted could make two adapters evict each other
+  // forever; waiting for a free one instead always progresses (the wanted ones can run).
+  auto wanted = [&](const std::string& lora) {
+    auto uses = [&](const Request* r) { return r->spec.lora == lora; };
+    return std::any_of(running_.begin(), running_.end(), uses) ||
+           std::any_of(waiting_.begin(), waiting_.end(), uses);
+  };
+  for (auto it = cpu_loras_.rbegin(); it != cpu_loras_.rend(); ++it) {
+    if (it->ready > now || wanted(it->name)) continue;
+    gpu_slots_.remove(it->name);
+    cpu_loras_.erase(std::next(it).base());
+    return true;
+  }
+  return false;
+}
+
 void Engine::LoadLora(const std::string& name, absl::Time now) {
   for (const auto& l : cpu_loras_) {
     if (l.name == name) return;
   }
+  // With no room the adapter is not loaded now; a request for it loads it once there is.
+  if (!MakeCpuLoraRoom(now)) return;
   cpu_loras_.push_front({name, now + config_.cost.lora_load});
-  // Evict the least recently used adapters that no running request uses.
-  auto it = cpu_loras_.end();
-  while (static_cast<int>(cpu_loras_.size()) > config_.max_cpu_loras && it != cpu_loras_.begin()) {
-    --it;
-    bool in_use = std::any_of(running_.begin(), running_.end(),
-                              [&](const Request* r) { return r->spec.lora == it->name; });
-    if (in_use || it->name == name) continue;
-    gpu_slots_.remove(it->name);
-    it = cpu_loras_.erase(it);
-  }
 }
 
 void Engine::UnloadLora(const std::string& name) {
   cpu_loras_.remove_if([&](const CpuLora& l) { return l.name == name; });
   gpu_slots_.remove(name);
+}
+
+void Engine::TouchGpuSlot(const std::string& lora) {
+  auto slot = std::find(gpu_slots_.begin(), gpu_slots_.end(), lora);
+  if (slot != gpu_slots_.end()) {
+    gpu_slots_.splice(gpu_slots_.begin(), gpu_slots_, slot);
+    return;
+  }
+  gpu_slots_.push_front(lora);
+  // The batch's adapters (at most max_loras) were touched first, so the one dropped is not
+  // in use.
+  if (static_cast<int>(gpu_slots_.size()) > config_.max_loras) gpu_slots_.pop_back();
 }
 
 bool Engine::LoraAdmissible(const Request& r, absl::Time now, std::vector<std::string>* batch_loras,
@@ -235,13 +258,8 @@ bool Engine::LoraAdmissible(const Request& r, absl::Time now, std::vector<std::s
   if (!CpuLoraReady(lora, now)) return false;
   if (!in_batch) {
     batch_loras->push_back(lora);
-    auto slot = std::find(gpu_slots_.begin(), gpu_slots_.end(), lora);
-    if (slot == gpu_slots_.end()) {
+    if (std::find(gpu_slots_.begin(), gpu_slots_.end(), lora) == gpu_slots_.end()) {
       *activate_cost += config_.cost.lora_activate;
-      gpu_slots_.push_front(lora);
-      if (static_cast<int>(gpu_slots_.size()) > config_.max_loras) gpu_slots_.pop_back();
-    } else {
-      gpu_slots_.splice(gpu_slots_.begin(), gpu_slots_, slot);
     }
   }
   return true;
@@ -282,6 +300,7 @@ std::optional<absl::Time> Engine::StartStep(absl::Time now) {
       batch_loras.push_back(s.req->spec.lora);
     }
   }
+  for (const auto& l : batch_loras) TouchGpuSlot(l);
   absl::Duration activate_cost;
   if (!preempted || batch_.empty()) {
     std::vector<Request*> skipped;
@@ -311,6 +330,7 @@ std::optional<absl::Time> Engine::StartStep(absl::Time now) {
       const int n = std::min(total - hit_tokens, budget);
       if (!AllocateSlots(*r, n, hits)) break;  // out of KV blocks: head-of-line blocking
       waiting_.pop_front();
+      if (!r->spec.lora.empty()) TouchGpuSlot(r->spec.lora);  // only once really admitted
       batch_loras = std::move(loras_if_admitted);
       activate_cost = cost_if_admitted;
       r->num_computed = hit_tokens;

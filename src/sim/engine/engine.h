@@ -182,6 +182,10 @@ class Engine {
   bool LoraAdmissible(const Request& r, absl::Time now, std::vector<std::string>* batch_loras,
                       absl::Duration* activate_cost);
   bool CpuLoraReady(const std::string& name, absl::Time now);
+  // Frees a CPU-cache entry if one may go; false when every entry is loading or needed.
+  bool MakeCpuLoraRoom(absl::Time now);
+  // Marks an adapter most recently used in the GPU slots (inserting it, dropping the LRU one).
+  void TouchGpuSlot(const std::string& lora);
   TokenEvent MakeEvent(const Request& r) const;
 
   EngineConfig config_;

@@ -330,6 +330,52 @@ TEST(EngineTest, LoraSlotsLimitDistinctAdaptersPerBatch) {
   EXPECT_GE(d.For(2).front().event.first_scheduled, d.For(1).back().at);
 }
 
+TEST(EngineTest, TwoAdaptersCompetingForOneCpuSlotBothFinish) {
+  // max_cpu_loras = max_loras = 1: loading one adapter must not evict the other while it is
+  // loading or wanted, or the two evict each other forever.
+  EngineConfig c = SmallConfig();
+  c.enable_lora = true;
+  c.max_loras = 1;
+  Driver d(c);
+  RequestSpec a = Spec(1, Prompt(4, 1000), 3);
+  a.lora = "a";
+  RequestSpec b = Spec(2, Prompt(4, 2000), 3);
+  b.lora = "b";
+  ASSERT_TRUE(d.engine.Submit(a, kT0).ok());
+  ASSERT_TRUE(d.engine.Submit(b, kT0).ok());
+  for (int i = 0; i < 100 && !d.engine.idle(); ++i) ASSERT_TRUE(d.Step());
+  ASSERT_TRUE(d.engine.idle()) << "adapters kept evicting each other";
+  EXPECT_EQ(d.For(1).back().event.finish, FinishReason::kLength);
+  EXPECT_EQ(d.For(2).back().event.finish, FinishReason::kLength);
+  // a loaded (100 ms) and ran; then b loaded after a was done and ran.
+  EXPECT_GE(d.For(2).front().event.first_scheduled, d.For(1).back().at + Ms(100));
+}
+
+TEST(EngineTest, RefusedAdmissionDoesNotTakeAGpuSlot) {
+  // An adapter whose request is refused for lack of KV blocks is not marked resident: when it
+  // is admitted later it pays the activation.
+  EngineConfig c = SmallConfig();
+  c.enable_lora = true;
+  c.max_loras = 2;
+  c.cost.lora_load = absl::ZeroDuration();
+  c.num_gpu_blocks = 5;  // 4 usable blocks of 4 tokens
+  c.max_model_len = 16;
+  Driver d(c);
+  ASSERT_TRUE(d.engine.Submit(Spec(1, Prompt(12, 1000), 2), kT0).ok());  // 3 blocks + growth
+  RequestSpec big = Spec(2, Prompt(8, 2000), 1);
+  big.lora = "x";
+  d.engine.LoadLora("x", kT0);
+  ASSERT_TRUE(d.engine.Submit(big, kT0).ok());
+  ASSERT_TRUE(d.Step());  // request 1 takes 3 blocks; x's request needs 2, only 1 free: refused
+  EXPECT_EQ(d.steps[0].end - d.steps[0].start, Ms(10 + 12));  // no activation charged
+  d.RunToIdle();
+  auto first_x_step = std::find_if(d.steps.begin(), d.steps.end(),
+                                   [](const StepResult& s) { return s.prefill_tokens == 8; });
+  ASSERT_NE(first_x_step, d.steps.end());
+  // (10 + 8 prefill tokens) × (1 + 0.5 × 1 adapter) + 5 ms activation.
+  EXPECT_EQ(first_x_step->end - first_x_step->start, Ms(18 * 1.5 + 5));
+}
+
 TEST(EngineTest, LoadedAdapterIsWarmAndUnloadMakesItColdAgain) {
   EngineConfig c = SmallConfig();
   c.enable_lora = true;

@@ -110,10 +110,14 @@ struct ModelServer::Impl {
   Engine engine;
   SimMetrics metrics;
   asio::steady_timer timer{io};
+  uint64_t timer_seq = 0;
   SteadyClock::time_point real_epoch = SteadyClock::now();
   absl::Time sim_epoch = absl::Now();
   int64_t created = absl::ToUnixSeconds(absl::Now());
   absl::flat_hash_map<uint64_t, Generation> gens;
+  // Sessions with a pending generation or hang (see Session::WatchForDisconnect); released
+  // when they finish, and all at Stop.
+  absl::flat_hash_map<Session*, std::shared_ptr<Session>> pinned;
   uint64_t next_id = 1;
   // Bumped on every change of engine or metrics state; /metrics re-renders only after one, so
   // an idle server answers scrapes from the cached page.
@@ -150,7 +154,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!content_type.empty()) StrAppend(&out_, "content-type: ", content_type, "\r\n");
     if (!keep_alive_) out_ += "connection: close\r\n";
     out_ += "\r\n";
-    out_.append(body);
+    if (!head_) out_.append(body);  // HEAD: the headers of the GET answer, no body
     response_done_ = true;
     Flush();
   }
@@ -183,14 +187,27 @@ class Session : public std::enable_shared_from_this<Session> {
   void WatchForDisconnect(uint64_t gen_id) {
     gen_id_ = gen_id;
     hung_ = gen_id == 0;
+    // The server pins the session while the generation (or hang) is pending: generations keep
+    // only a weak_ptr, and the socket watch may end before the answer does (pipelined bytes).
+    server_->pinned[this] = shared_from_this();
+    ArmWatch();
+  }
+  void ArmWatch() {
     stream_.socket().async_wait(
         tcp::socket::wait_read,
         [self = shared_from_this()](beast::error_code ec) { self->OnReadable(ec); });
   }
-  void GenerationDone() { gen_id_ = 0; }
+  void GenerationDone() {
+    gen_id_ = 0;
+    Unpin();  // callers hold their own reference
+  }
+  void Unpin() {
+    auto node = server_->pinned.extract(this);  // released when this returns
+  }
 
   // Closes the connection at once (fault injection; stalls nothing else).
   void Drop() {
+    auto node = server_->pinned.extract(this);
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -218,6 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
+    head_ = req.method() == http::verb::head;
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     server_->Route(shared_from_this(), req.method(), path, req.body());
@@ -227,14 +245,20 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec || closed_ || (gen_id_ == 0 && !hung_)) return;
     char c;
     ssize_t n = ::recv(stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      ArmWatch();  // a spurious wake-up
+      return;
+    }
+    if (n <= 0) {
       uint64_t id = gen_id_;
       gen_id_ = 0;
       hung_ = false;
       if (id != 0) server_->Abort(id);
       Close();
+      return;
     }
-    // n > 0: the client pipelined its next request; it is read after this answer.
+    // n > 0: the client sent more (a pipelined request); it is read after this answer. A
+    // client that leaves after that shows up as a failed write.
   }
 
   void Flush() {
@@ -274,6 +298,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
+    auto node = server_->pinned.extract(this);  // released when this returns
     if (closed_) return;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -292,6 +317,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool closed_ = false;
   bool hung_ = false;
+  bool head_ = false;
   uint64_t gen_id_ = 0;
 };
 
@@ -331,8 +357,11 @@ void ModelServer::Impl::Kick() {
   if (!at) at = engine.NextWakeTime();
   if (!at) return;
   timer.expires_at(RealAt(*at));
-  timer.async_wait([this](beast::error_code ec) {
-    if (!ec) OnTimer();
+  // A handler whose expiry was already queued is not cancelled by re-arming; the sequence
+  // number makes such a stale handler a no-op (it would end a step early).
+  uint64_t seq = ++timer_seq;
+  timer.async_wait([this, seq](beast::error_code ec) {
+    if (!ec && seq == timer_seq) OnTimer();
   });
 }
 
@@ -631,6 +660,10 @@ void ModelServer::Stop() {
   if (!impl_->thread.joinable()) return;
   impl_->io.stop();
   impl_->thread.join();
+  // The loop is gone: drop the pinned sessions (closing their sockets).
+  auto pinned = std::move(impl_->pinned);
+  impl_->pinned.clear();
+  impl_->gens.clear();
 }
 
 }  // namespace epp::sim

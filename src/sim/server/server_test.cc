@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <thread>
 
 #include "common/strings.h"
 #include "testing/wait.h"
@@ -340,6 +341,42 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(res.result_int(), 200u);
     EXPECT_EQ(Events(res.body()).back(), "[DONE]");
   }
+}
+
+TEST_F(ServerTest, HeadAnswersHaveNoBody) {
+  StartServer(Config());
+  tcp::socket s = Connect();
+  std::string req =
+      "HEAD /v1/models HTTP/1.1\r\nhost: x\r\n\r\nGET /health HTTP/1.1\r\nhost: x\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  // Both answers arrive and the second one parses: the HEAD answer carried no body.
+  beast::flat_buffer buf;
+  http::response_parser<http::empty_body> head;
+  head.skip(true);  // a response to HEAD: no body to read
+  http::read(s, buf, head);
+  EXPECT_EQ(head.get().result_int(), 200u);
+  EXPECT_NE(head.get()[http::field::content_length], "0");
+  http::response<http::string_body> health;
+  http::read(s, buf, health);
+  EXPECT_EQ(health.result_int(), 200u);
+}
+
+TEST_F(ServerTest, BytesSentDuringAGenerationDoNotLoseIt) {
+  ServerConfig c = Config();
+  c.time_scale = 1;  // the generation is still running when the next bytes arrive
+  StartServer(c);
+  tcp::socket s = SendRaw(R"({"prompt":"abcd","max_tokens":20,"ignore_eos":true})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string next = "GET /health HTTP/1.1\r\nhost: x\r\n\r\n";  // pipelined
+  asio::write(s, asio::buffer(next));
+  beast::flat_buffer buf;
+  http::response<http::string_body> first;
+  http::read(s, buf, first);
+  EXPECT_EQ(first.result_int(), 200u);
+  EXPECT_THAT(first.body(), HasSubstr("\"completion_tokens\":20"));
+  http::response<http::string_body> second;
+  http::read(s, buf, second);
+  EXPECT_EQ(second.result_int(), 200u);
 }
 
 }  // namespace

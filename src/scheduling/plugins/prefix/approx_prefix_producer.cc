@@ -99,9 +99,12 @@ size_t ApproxPrefixCacheProducer::Capacity(EndpointRef e) const {
 }
 
 void ApproxPrefixCacheProducer::ForgetDeparted(const datastore::Snapshot& pool) {
-  uint64_t seen = pool_version_.load(std::memory_order_relaxed);
-  if (pool.version == seen) return;
-  if (!pool_version_.compare_exchange_strong(seen, pool.version)) return;
+  // Only a newer pool prunes the index: a request still holding an older snapshot must not
+  // forget endpoints that joined since.
+  if (pool.version <= pool_version_.load(std::memory_order_acquire)) return;
+  MutexLock lock(&retain_mu_);
+  if (pool.version <= pool_version_.load(std::memory_order_relaxed)) return;
+  pool_version_.store(pool.version, std::memory_order_release);
   std::vector<std::string> live;
   live.reserve(pool.endpoints.size());
   for (const auto& e : pool.endpoints) live.push_back(e->Key());

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/mutex.h"
 #include "scheduling/plugins/cycle_data.h"
 #include "scheduling/plugins/prefix/prefix_index.h"
 
@@ -79,7 +80,8 @@ class ApproxPrefixCacheProducer : public Plugin, public DataProducer, public Pre
 
   PrefixParams params_;
   PrefixIndex index_;
-  std::atomic<uint64_t> pool_version_{0};
+  std::atomic<uint64_t> pool_version_{0};  // the newest pool the index was pruned for
+  Mutex retain_mu_;                        // one pruning at a time, newest last
 };
 
 }  // namespace epp::scheduling
