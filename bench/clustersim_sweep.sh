@@ -10,7 +10,7 @@ bin=${CLUSTERSIM:-build/bin/clustersim}
 out=bench/results/clustersim_prefix_heavy.md
 args="--servers 8 --seconds 120 --groups 150 --prompts-per-group 5 --system-tokens 6000 \
 --question-tokens 1200 --output-tokens 1000 --num-gpu-blocks 9630 --max-model-len 16384 \
---routers round-robin,least-request,random,epp-default,epp-load-aware"
+--routers round-robin,least-request,random,sglang-cache-aware,sglang-cache-aware-rust,epp-default,epp-load-aware,epp-inflight"
 commit=$(git rev-parse --short HEAD)
 [ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results')" ] && commit="$commit (with uncommitted changes)"
 {
@@ -21,7 +21,9 @@ commit=$(git rev-parse --short HEAD)
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores (virtual time: results do not depend on the machine)"
   echo "- servers: modelsim's engine model with default costs (Llama-3.1-8B on one H100), max_num_seqs 1024, budget 8192, prefix caching on"
-  echo "- epp-default: queue 2 / KV cache 2 / prefix 3 (the reference's default); epp-load-aware: the same with prefix-cache-scorer mode load-aware, queueWeight 1"
+  echo "- epp-default: queue 2 / KV cache 2 / prefix 3 (the reference's default); epp-load-aware: the same with prefix-cache-scorer mode load-aware, queueWeight 1; epp-inflight: the default plus token-load-scorer (weight 2, queueThresholdTokens 200,000) over epp's own in-flight tokens (examples/configs/prefix-inflight.yaml)"
+  echo "- one seed per rate; near saturation the ranking between close rows can change with the seed"
+  echo "- sglang-cache-aware: SGLang / vLLM Router cache_aware with the CLI defaults (threshold 0.3, abs 64, rel 1.5); sglang-cache-aware-rust: the Rust library defaults (0.5, 32, 1.1, max tree 10,000 characters); re-implemented from peers.md §3.2, see src/sim/cluster/peer_routers.h"
   echo
   for rate in 4 12 20 30 40; do
     echo "## $rate requests/s"

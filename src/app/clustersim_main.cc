@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "common/strings.h"
 #include "sim/cluster/cluster.h"
+#include "sim/cluster/peer_routers.h"
 
 namespace epp::app {
 namespace {
@@ -51,8 +52,11 @@ int Run(int argc, char** argv) {
   app.add_option("--max-loras", cluster.engine.max_loras)->capture_default_str();
   app.add_flag("--no-enable-prefix-caching", no_prefix_caching);
   app.add_option("--routers", routers,
-                 "round-robin, least-request, random, epp-default, epp-load-aware, epp-random, "
-                 "or epp-config:<EndpointPickerConfig file with scheduling plugins only>")
+                 "round-robin, least-request, random, sglang-cache-aware (SGLang/vLLM router "
+                 "cache_aware, CLI defaults), sglang-cache-aware-rust (library defaults), "
+                 "epp-default, epp-load-aware, epp-inflight, epp-random, or "
+                 "epp-config:<EndpointPickerConfig "
+                 "file with scheduling plugins only>")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--out", out, "Also append the table to this markdown file");
@@ -87,6 +91,12 @@ int Run(int argc, char** argv) {
       router = sim::MakeLeastRequestRouter(cluster.servers, arrivals.seed);
     } else if (name == "random") {
       router = sim::MakeRandomRouter(cluster.servers, arrivals.seed);
+    } else if (name == "sglang-cache-aware") {
+      router =
+          sim::MakeCacheAwareRouter(name, cluster.servers, sim::CacheAwareParams::CliDefaults());
+    } else if (name == "sglang-cache-aware-rust") {
+      router =
+          sim::MakeCacheAwareRouter(name, cluster.servers, sim::CacheAwareParams::RustDefaults());
     } else {
       std::string yaml = sim::EppProfileConfig(name);
       if (yaml.empty() && name.rfind("epp-config:", 0) == 0) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/cluster/peer_routers.h"
+
 namespace epp::sim {
 namespace {
 
@@ -36,6 +38,8 @@ ClusterResult RunWith(const std::string& router_name, const std::vector<WorkRequ
   std::unique_ptr<Router> r;
   if (router_name == "round-robin") {
     r = MakeRoundRobinRouter(c.servers);
+  } else if (router_name == "sglang-cache-aware") {
+    r = MakeCacheAwareRouter(router_name, c.servers, CacheAwareParams::CliDefaults());
   } else {
     auto made = MakeEppRouter(router_name, c.servers, EppProfileConfig(router_name));
     EXPECT_TRUE(made.ok()) << made.status();
@@ -83,6 +87,30 @@ TEST(ClusterTest, DeterministicForAWorkload) {
   ClusterResult b = RunWith("epp-default", work);
   EXPECT_EQ(a.ttft_p90_s, b.ttft_p90_s);
   EXPECT_EQ(a.per_server, b.per_server);
+}
+
+TEST(PeerRoutersTest, CacheAwareFollowsPrefixesWhileBalanced) {
+  auto work = PrefixWork(20);
+  ClusterResult rr = RunWith("round-robin", work);
+  ClusterResult ca = RunWith("sglang-cache-aware", work);
+  EXPECT_EQ(ca.completed, ca.requests);
+  EXPECT_GT(ca.prefix_hit_rate, rr.prefix_hit_rate + 0.15)
+      << "cache-aware " << ca.prefix_hit_rate << " vs round-robin " << rr.prefix_hit_rate;
+}
+
+TEST(PeerRoutersTest, CacheAwareFallsBackToLeastLoadedWhenImbalanced) {
+  // abs threshold 0: any load difference counts as imbalance (with rel 1.0), so every request
+  // goes to the least-loaded server and the spread is even.
+  CacheAwareParams p;
+  p.balance_abs_threshold = 0;
+  p.balance_rel_threshold = 1.0;
+  auto r = MakeCacheAwareRouter("ca", 4, p);
+  WorkRequest w;
+  w.prompt = std::string(100, 'x');
+  std::vector<int> count(4);
+  for (uint64_t i = 0; i < 8; ++i) ++count[static_cast<size_t>(r->Route(i, w, ""))];
+  // The first goes by match (none yet: least loaded); from then on the loads differ.
+  EXPECT_EQ(count, (std::vector<int>{2, 2, 2, 2}));
 }
 
 }  // namespace

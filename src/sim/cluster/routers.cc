@@ -147,6 +147,17 @@ std::string EppProfileConfig(std::string_view name) {
                   "  - {pluginRef: kv-cache-utilization-scorer, weight: 2}\n"
                   "  - {pluginRef: prefix-cache-scorer, weight: 3}\n");
   }
+  if (name == "epp-inflight") {
+    return StrCat(kHeader,
+                  "plugins:\n- type: queue-scorer\n- type: kv-cache-utilization-scorer\n"
+                  "- type: prefix-cache-scorer\n"
+                  "- type: token-load-scorer\n  parameters: {queueThresholdTokens: 200000}\n"
+                  "schedulingProfiles:\n- name: default\n  plugins:\n"
+                  "  - {pluginRef: queue-scorer, weight: 2}\n"
+                  "  - {pluginRef: kv-cache-utilization-scorer, weight: 2}\n"
+                  "  - {pluginRef: prefix-cache-scorer, weight: 3}\n"
+                  "  - {pluginRef: token-load-scorer, weight: 2}\n");
+  }
   return "";
 }
 

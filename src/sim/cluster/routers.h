@@ -40,7 +40,9 @@ absl::StatusOr<std::unique_ptr<Router>> MakeEppRouter(std::string name, int serv
                                                       const std::string& config_yaml);
 
 // Built-in epp profiles by name: "epp-default" (queue 2, KV cache 2, prefix 3), "epp-load-aware"
-// (the same with prefix-cache-scorer mode load-aware), "epp-random". Empty when unknown.
+// (the same with prefix-cache-scorer mode load-aware), "epp-inflight" (the default plus
+// token-load-scorer 2 over the picker's own in-flight tokens, threshold 200,000), "epp-random".
+// Empty when unknown.
 std::string EppProfileConfig(std::string_view name);
 
 }  // namespace epp::sim
