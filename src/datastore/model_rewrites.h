@@ -49,7 +49,8 @@ struct ModelRewrite {
 // the field relative to the object, e.g. "spec.rules[1].targets[0].weight: ...".
 absl::Status ValidateModelRewrite(const ModelRewrite& rewrite);
 
-// What Find() returns: the rule that applies and the object it comes from.
+// What Find() returns: the rule that applies and the object it comes from. Both point into the
+// ModelRewriteSet searched: valid only while the caller holds that set.
 struct ModelRewriteMatch {
   const ModelRewrite* rewrite = nullptr;  // null: no rule applies
   const ModelRewriteRule* rule = nullptr;

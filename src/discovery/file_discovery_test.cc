@@ -591,7 +591,8 @@ class FileDiscoveryRewriteTest : public FileDiscoveryTest {
   }
   // The target the store's rules give `model` ("" when none applies).
   std::string Target(const std::string& model) {
-    auto m = store_.Get()->Find(model);
+    auto set = store_.Get();  // the match points into the set: hold it while reading
+    auto m = set->Find(model);
     return m ? m.rule->targets[0].model : "";
   }
   datastore::Datastore ds_;
