@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "common/strings.h"
 #include "scheduling/plugins/thread_rng.h"
@@ -18,13 +19,6 @@ struct Server {
   Engine engine;
   std::optional<absl::Time> step_end;
   std::optional<absl::Time> wake;
-};
-
-struct InFlight {
-  int server = 0;
-  absl::Time arrival;
-  absl::Time first_token;
-  bool has_first = false;
 };
 
 double Percentile(std::vector<double>& v, double p) {
@@ -65,7 +59,7 @@ ClusterResult RunCluster(const ClusterConfig& config, const std::vector<WorkRequ
   result.router = router.Name();
   result.requests = static_cast<int>(workload.size());
   result.per_server.assign(static_cast<size_t>(config.servers), 0);
-  std::map<uint64_t, InFlight> inflight;
+  std::set<uint64_t> inflight;  // submitted, not finished
   std::vector<double> ttft, e2e, tpot;
   uint64_t output_tokens = 0;
   size_t next = 0;
@@ -131,7 +125,7 @@ ClusterResult RunCluster(const ClusterConfig& config, const std::vector<WorkRequ
         spec.max_tokens = std::max(1, ec.max_model_len - static_cast<int>(spec.prompt.size()));
       }
       if (servers[static_cast<size_t>(server)]->engine.Submit(std::move(spec), now).ok()) {
-        inflight[id] = InFlight{server, now, now, false};
+        inflight.insert(id);
       } else {
         router.Completed(id, server);
       }

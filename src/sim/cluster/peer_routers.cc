@@ -26,7 +26,7 @@ class WorkerRecord {
     if (it != prompts_.begin()) best = std::max(best, CommonPrefix(std::prev(it)->first, prompt));
     return best;
   }
-  void Insert(const std::string& prompt, double now) {
+  void Insert(const std::string& prompt) {
     auto [it, inserted] = prompts_.try_emplace(prompt);
     if (inserted) {
       size_ += static_cast<int64_t>(prompt.size());
@@ -35,7 +35,6 @@ class WorkerRecord {
     } else {
       lru_.splice(lru_.end(), lru_, it->second.lru);
     }
-    it->second.last = now;
   }
   void Trim(int64_t max_size) {
     while (size_ > max_size && !lru_.empty()) {
@@ -49,7 +48,6 @@ class WorkerRecord {
  private:
   struct Entry {
     std::list<const std::string*>::iterator lru;
-    double last = 0;
   };
   std::map<std::string, Entry> prompts_;
   std::list<const std::string*> lru_;  // least recently used first
@@ -96,7 +94,7 @@ class CacheAwareRouter : public Router {
         chosen = LeastLoaded(nullptr);
       }
     }
-    records_[static_cast<size_t>(chosen)].Insert(r.prompt, r.arrival_s);
+    records_[static_cast<size_t>(chosen)].Insert(r.prompt);
     ++load_[static_cast<size_t>(chosen)];
     ++processed_[static_cast<size_t>(chosen)];
     return chosen;

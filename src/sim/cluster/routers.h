@@ -21,7 +21,8 @@ class Router {
  public:
   virtual ~Router() = default;
   virtual std::string Name() const = 0;
-  // The server (0..n-1) for request `id` with OpenAI body `body`; `now_s` is virtual time.
+  // The server (0..n-1) for request `id` with OpenAI body `body` (request.arrival_s is its
+  // virtual arrival time).
   virtual int Route(uint64_t id, const WorkRequest& request, std::string_view body) = 0;
   // The request finished on `server`.
   virtual void Completed(uint64_t id, int server) {}
