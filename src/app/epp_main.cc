@@ -19,15 +19,48 @@
 #include "datalayer/scraper.h"
 #include "datastore/datastore.h"
 #include "datastore/model_rewrites.h"
+#include "datastore/objectives.h"
 #include "discovery/file_discovery.h"
 #include "extproc/server.h"
+#include "k8s/kubernetes_mode.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "requestcontrol/director.h"
+#include "scheduling/plugins/saturation_detectors.h"
 #include "scheduling/scheduler.h"
 
 namespace epp::app {
 namespace {
+
+// The configuration used in Kubernetes mode when neither --config-file nor --config-text is
+// given: the reference's default (its Helm chart's default-plugins.yaml).
+constexpr std::string_view kDefaultKubernetesConfig = R"(
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: queue-scorer
+- type: kv-cache-utilization-scorer
+- type: prefix-cache-scorer
+- type: max-score-picker
+- type: single-profile-handler
+- type: metrics-data-source
+- type: core-metrics-extractor
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: queue-scorer
+    weight: 2
+  - pluginRef: kv-cache-utilization-scorer
+    weight: 2
+  - pluginRef: prefix-cache-scorer
+    weight: 3
+  - pluginRef: max-score-picker
+dataLayer:
+  sources:
+  - pluginRef: metrics-data-source
+    extractors:
+    - pluginRef: core-metrics-extractor
+)";
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "epp: %s\n", std::string(s.message()).c_str());
@@ -119,9 +152,11 @@ int Run(int argc, char** argv) {
         "--endpoint-selector (standalone mode without an InferencePool) is not in this build yet; "
         "use a file-discovery plugin"));
   }
-  if (opts->ha_enable_leader_election) {
-    return Fail(absl::UnimplementedError(
-        "--ha-enable-leader-election needs Kubernetes mode, which this build does not have yet"));
+  // Kubernetes mode: the InferencePool named by --pool-name, from the API server.
+  const bool kubernetes_mode = !opts->pool_name.empty();
+  if (opts->ha_enable_leader_election && !kubernetes_mode) {
+    return Fail(absl::InvalidArgumentError(
+        "--ha-enable-leader-election needs Kubernetes mode (--pool-name)"));
   }
 
   absl::StatusOr<config::EndpointPickerConfig> cfg;
@@ -129,11 +164,13 @@ int Run(int argc, char** argv) {
     cfg = config::LoadEndpointPickerConfigFile(opts->config_file);
   } else if (!opts->config_text.empty()) {
     cfg = config::ParseEndpointPickerConfig(opts->config_text);
+  } else if (kubernetes_mode) {
+    cfg = config::ParseEndpointPickerConfig(kDefaultKubernetesConfig);
   } else {
     return Fail(absl::InvalidArgumentError(
-        "no configuration: pass --config-file or --config-text with an EndpointPickerConfig "
-        "whose dataLayer.discovery names a file-discovery plugin (Kubernetes InferencePool "
-        "mode is not in this build yet)"));
+        "no configuration and no --pool-name: pass --pool-name (Kubernetes mode), or "
+        "--config-file / --config-text with an EndpointPickerConfig whose dataLayer.discovery "
+        "names a file-discovery plugin"));
   }
   if (!cfg.ok()) return Fail(cfg.status());
 
@@ -141,6 +178,7 @@ int Run(int argc, char** argv) {
   // until the plugin set is destroyed (its destructor stops the watcher).
   datastore::Datastore datastore;
   datastore::ModelRewriteStore model_rewrites;
+  datastore::ObjectiveStore objectives;
   PluginRegistry registry;
   RegisterBuiltinPlugins(registry);
   auto plugins = config::InstantiatePlugins(*cfg, registry);
@@ -148,16 +186,41 @@ int Run(int argc, char** argv) {
   auto scheduler = scheduling::BuildScheduler(*cfg, **plugins, registry);
   if (!scheduler.ok()) return Fail(scheduler.status());
 
-  if (!cfg->data_layer.discovery_ref) {
-    return Fail(absl::InvalidArgumentError(
-        "dataLayer.discovery is not set: without Kubernetes mode (not in this build yet) "
-        "endpoints come from a file-discovery plugin"));
+  discovery::DiscoveryPlugin* discovery = nullptr;
+  if (kubernetes_mode && cfg->data_layer.discovery_ref) {
+    return Fail(absl::InvalidArgumentError(StrCat(
+        "--pool-name (Kubernetes mode) and dataLayer.discovery (\"", *cfg->data_layer.discovery_ref,
+        "\") both name where endpoints come from; use one")));
   }
-  auto* discovery = (*plugins)->FindAs<discovery::DiscoveryPlugin>(*cfg->data_layer.discovery_ref);
-  if (discovery == nullptr) {
-    return Fail(absl::InvalidArgumentError(StrCat("dataLayer.discovery: plugin \"",
-                                                  *cfg->data_layer.discovery_ref,
-                                                  "\" is not a discovery plugin")));
+  if (!kubernetes_mode) {
+    if (!cfg->data_layer.discovery_ref) {
+      return Fail(absl::InvalidArgumentError(
+          "dataLayer.discovery is not set and there is no --pool-name: endpoints come from the "
+          "InferencePool (--pool-name) or from a file-discovery plugin"));
+    }
+    discovery = (*plugins)->FindAs<discovery::DiscoveryPlugin>(*cfg->data_layer.discovery_ref);
+    if (discovery == nullptr) {
+      return Fail(absl::InvalidArgumentError(StrCat("dataLayer.discovery: plugin \"",
+                                                    *cfg->data_layer.discovery_ref,
+                                                    "\" is not a discovery plugin")));
+    }
+  }
+
+  // Admission: the configured saturation detector, else the reference's default.
+  std::unique_ptr<Plugin> default_detector;
+  const scheduling::SaturationDetector* detector = nullptr;
+  if (cfg->saturation_detector_ref) {
+    detector = (*plugins)->FindAs<scheduling::SaturationDetector>(*cfg->saturation_detector_ref);
+    if (detector == nullptr) {
+      return Fail(absl::InvalidArgumentError(StrCat("saturationDetector: plugin \"",
+                                                    *cfg->saturation_detector_ref,
+                                                    "\" is not a saturation detector")));
+    }
+  } else {
+    auto made = scheduling::UtilizationDetector::Create("utilization-detector", YAML::Node());
+    if (!made.ok()) return Fail(made.status());
+    default_detector = std::move(*made);
+    detector = dynamic_cast<const scheduling::SaturationDetector*>(default_detector.get());
   }
 
   auto scraper_options = DataLayerOptions(*cfg, **plugins, *opts);
@@ -170,8 +233,34 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  // The discovery source feeds both the endpoints and the InferenceModelRewrite rules.
-  if (absl::Status s = discovery->Start(datastore, &model_rewrites); !s.ok()) return Fail(s);
+  // The discovery source feeds both the endpoints and the InferenceModelRewrite rules; in
+  // Kubernetes mode the API server also feeds the InferenceObjectives.
+  std::unique_ptr<k8s::KubernetesMode> kube;
+  if (kubernetes_mode) {
+    auto rest = k8s::LoadRestConfig(opts->kubeconfig, opts->service_account_dir);
+    if (!rest.ok()) return Fail(rest.status());
+    k8s::KubernetesModeOptions ko;
+    ko.pool_name = opts->pool_name;
+    ko.pool_namespace = opts->pool_namespace;
+    ko.pool_group = opts->pool_group;
+    ko.leader_election = opts->ha_enable_leader_election;
+    auto made =
+        k8s::KubernetesMode::Create(std::make_shared<const k8s::RestConfig>(std::move(*rest)), ko,
+                                    datastore, model_rewrites, objectives);
+    if (!made.ok()) return Fail(made.status());
+    kube = std::move(*made);
+    kube->Start();
+    EPP_LOG_INFO("Kubernetes mode: InferencePool {}/{} from the API server{}", opts->pool_namespace,
+                 opts->pool_name, opts->ha_enable_leader_election ? ", leader election on" : "");
+    if (!kube->WaitSynced(std::chrono::seconds(10))) {
+      EPP_LOG_WARN(
+          "the API server has not answered every list within 10 s; serving anyway "
+          "(readiness follows the pool): {}",
+          kube->DebugJson());
+    }
+  } else if (absl::Status s = discovery->Start(datastore, &model_rewrites); !s.ok()) {
+    return Fail(s);
+  }
   // Declared after the datastore it reads, so it stops first.
   std::unique_ptr<datalayer::Scraper> scraper;
   if (*scraper_options) {
@@ -185,20 +274,24 @@ int Run(int argc, char** argv) {
   }
 
   requestcontrol::Director director(datastore, **scheduler, opts->disable_endpoint_subset_filter,
-                                    &model_rewrites);
+                                    &model_rewrites,
+                                    requestcontrol::Admission{&objectives, detector});
   extproc::StreamOptions stream_options;
   stream_options.max_request_body_bytes = opts->max_request_body_bytes;
   stream_options.process_responses = opts->process_responses;
   extproc::ExternalProcessorService service(director, stream_options);
   auto live = [&datastore] { return datastore.GetSnapshot()->pool_ready; };
   extproc::HealthService health(
-      live, [] { return true; }, /*leader_election=*/false);
+      live, [&kube] { return !kube || kube->IsLeader(); }, opts->ha_enable_leader_election);
 
   // Admin HTTP on --metrics-port: what epp sees of every endpoint.
   net::HttpServer admin(
       opts->bind_address, static_cast<uint16_t>(opts->metrics_port),
-      [&datastore, &scraper](const std::string&, const std::string& target) {
+      [&datastore, &scraper, &kube](const std::string&, const std::string& target) {
         std::string path = target.substr(0, target.find('?'));
+        if (path == "/debug/kubernetes" && kube) {
+          return net::HttpResponse{200, "application/json", kube->DebugJson()};
+        }
         if (path != "/debug/endpoints") {
           return net::HttpResponse{404, "text/plain; charset=utf-8",
                                    "not found; try /debug/endpoints\n"};
@@ -252,7 +345,8 @@ int Run(int argc, char** argv) {
   health_server->Wait();
   admin.Stop();
   if (scraper) scraper->Stop();
-  discovery->Stop();
+  if (kube) kube->Stop();
+  if (discovery) discovery->Stop();
   return 0;
 }
 

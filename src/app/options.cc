@@ -51,6 +51,11 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   app.add_option("--pool-namespace", o.pool_namespace,
                  "InferencePool namespace (default: $NAMESPACE, then \"default\")");
   app.add_option("--pool-group", o.pool_group, "InferencePool API group");
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "Kubeconfig for Kubernetes mode (default: $KUBECONFIG, then the in-cluster "
+                 "service account, then ~/.kube/config)");
+  app.add_option("--service-account-dir", o.service_account_dir,
+                 "Where the in-cluster service-account token, ca.crt and namespace are read");
   auto* file = app.add_option("--config-file", o.config_file, "EndpointPickerConfig YAML file");
   auto* text = app.add_option("--config-text", o.config_text, "EndpointPickerConfig YAML text");
   file->excludes(text);

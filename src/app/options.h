@@ -21,6 +21,9 @@ struct Options {
   std::string pool_name;
   std::string pool_namespace;
   std::string pool_group = "inference.networking.k8s.io";
+  // Kubernetes mode (--pool-name set): how to reach the API server.
+  std::string kubeconfig;
+  std::string service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
   std::string config_file;
   std::string config_text;
   bool secure_serving = true;

@@ -303,6 +303,7 @@ requestcontrol::RequestInput StreamHandler::Input() const {
     return it != headers_.end() ? std::string_view(it->second) : std::string_view();
   };
   in.model_rewrite = find(kModelNameRewriteHeader, kModelNameRewriteHeaderAlias);
+  in.objective = find(kObjectiveHeader, kObjectiveHeaderAlias);
   auto path = headers_.find(kPathHeader);
   if (path != headers_.end()) in.path = path->second;
   return in;

@@ -21,11 +21,13 @@ std::string JoinDestinations(const std::vector<const datastore::Endpoint*>& endp
 }  // namespace
 
 Director::Director(const datastore::Datastore& datastore, const scheduling::Scheduler& scheduler,
-                   bool disable_subset_filter, const datastore::ModelRewriteStore* model_rewrites)
+                   bool disable_subset_filter, const datastore::ModelRewriteStore* model_rewrites,
+                   Admission admission)
     : datastore_(datastore),
       scheduler_(scheduler),
       disable_subset_filter_(disable_subset_filter),
-      model_rewrites_(model_rewrites) {}
+      model_rewrites_(model_rewrites),
+      admission_(admission) {}
 
 void Director::ChooseTargetModel(const RequestInput& input, Decision& d) const {
   d.target_model =
@@ -79,6 +81,13 @@ absl::StatusOr<Decision> Director::HandleRequest(const RequestInput& input, std:
   auto snapshot = datastore_.GetSnapshot();
   auto candidates = Candidates(*snapshot, input);
   if (!candidates.ok()) return candidates.status();
+  if (admission_.objectives != nullptr && admission_.detector != nullptr &&
+      admission_.objectives->Priority(input.objective) < 0 &&
+      admission_.detector->Saturation(*candidates, nullptr) >= 1.0) {
+    return absl::ResourceExhaustedError(
+        StrCat("system saturated, sheddable request dropped (objective \"", input.objective,
+               "\" has a negative priority)"));
+  }
 
   scheduling::Request req;
   req.id = next_id_.fetch_add(1, std::memory_order_relaxed);

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "datastore/datastore.h"
 #include "datastore/model_rewrites.h"
+#include "datastore/objectives.h"
 #include "request/openai_request.h"
 #include "scheduling/scheduler.h"
 
@@ -33,6 +34,16 @@ struct RequestInput {
   // empty) = only these "ip:port" entries, matched by IP.
   std::optional<std::vector<std::string>> subset;
   std::string_view model_rewrite;  // from the rewrite header; empty = none
+  std::string_view objective;      // the InferenceObjective header; empty = none
+};
+
+// Admission without flow control, as the reference does it: a request whose objective has a
+// negative priority (sheddable) is rejected with 429 while its candidates are saturated
+// (detector->Saturation >= 1.0). Requests without an objective, or with an unknown one, have
+// priority 0 and are never shed.
+struct Admission {
+  const datastore::ObjectiveStore* objectives = nullptr;     // null: no shedding
+  const scheduling::SaturationDetector* detector = nullptr;  // required with objectives
 };
 
 struct Decision {
@@ -52,11 +63,12 @@ class Director {
   // Borrows all; they must outlive the director. `model_rewrites` may be null (no rules).
   Director(const datastore::Datastore& datastore, const scheduling::Scheduler& scheduler,
            bool disable_subset_filter = false,
-           const datastore::ModelRewriteStore* model_rewrites = nullptr);
+           const datastore::ModelRewriteStore* model_rewrites = nullptr, Admission admission = {});
 
   // Decides for a request with a body. `body` must have `capacity` readable bytes (padding lets
   // the parser work in place). Errors: InvalidArgument (400) for a bad body, Unavailable (503)
-  // when no candidate endpoint exists, ResourceExhausted (429) when scheduling finds none.
+  // when no candidate endpoint exists, ResourceExhausted (429) when scheduling finds none or
+  // admission sheds the request.
   absl::StatusOr<Decision> HandleRequest(const RequestInput& input, std::string_view body,
                                          size_t capacity) const;
 
@@ -79,6 +91,7 @@ class Director {
   const scheduling::Scheduler& scheduler_;
   const bool disable_subset_filter_;
   const datastore::ModelRewriteStore* const model_rewrites_;
+  const Admission admission_;
   mutable std::atomic<uint64_t> next_id_{1};
 };
 

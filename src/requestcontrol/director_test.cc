@@ -405,5 +405,46 @@ TEST_F(DirectorRewriteTest, NewRulesApplyToTheNextRequest) {
   EXPECT_EQ(d->target_model, "llama");
 }
 
+// A detector whose answer the test sets.
+class FixedDetector : public scheduling::SaturationDetector {
+ public:
+  double Saturation(std::span<const scheduling::EndpointRef> candidates,
+                    const scheduling::CycleState*) const override {
+    seen = candidates.size();
+    return value;
+  }
+  double value = 0;
+  mutable size_t seen = 0;
+};
+
+TEST_F(DirectorTest, ShedsNegativePriorityRequestsOnlyWhileSaturated) {
+  AddPool();
+  datastore::ObjectiveStore objectives;
+  objectives.Replace({{"batch", -1}, {"chat", 5}});
+  FixedDetector detector;
+  Director d(ds_, scheduler_.get(), false, nullptr, Admission{&objectives, &detector});
+  RequestInput in = Input();
+
+  detector.value = 1.0;  // saturated
+  in.objective = "batch";
+  auto shed = Handle(d, in, kChatBody);
+  ASSERT_FALSE(shed.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(shed.status())) << shed.status();
+  EXPECT_THAT(shed.status().message(), HasSubstr("sheddable request dropped"));
+  EXPECT_EQ(detector.seen, 4u);  // the candidates were judged
+  // Priority >= 0, no objective, or an unknown one: never shed.
+  for (std::string_view objective : {"chat", "", "unknown"}) {
+    in.objective = objective;
+    EXPECT_TRUE(Handle(d, in, kChatBody).ok()) << objective;
+  }
+  detector.value = 0.99;  // below saturation: the sheddable request goes through
+  in.objective = "batch";
+  EXPECT_TRUE(Handle(d, in, kChatBody).ok());
+  // Without an objective store there is no shedding at all.
+  detector.value = 5;
+  Director no_admission(ds_, scheduler_.get());
+  EXPECT_TRUE(Handle(no_admission, in, kChatBody).ok());
+}
+
 }  // namespace
 }  // namespace epp::requestcontrol
