@@ -274,6 +274,28 @@ TEST(ReflectorTest, StopEndsAHeldWatchPromptly) {
   stopper.join();
 }
 
+// Events must reach the handler as they arrive, while the server keeps the stream open (a
+// reader that waits for its buffer to fill would sit on small events indefinitely).
+TEST(ReflectorTest, EventsArriveWhileTheStreamStaysOpen) {
+  ScriptedApiServer server([&](const ScriptedApiServer::Request& r) {
+    ScriptedApiServer::Reply reply;
+    if (r.target.find("watch=1") == std::string::npos) {
+      reply.body = List({}, "1");
+    } else {
+      reply.stream = true;
+      reply.chunks = {Event("ADDED", Obj("small", "2"))};
+      reply.hold_open = true;
+    }
+    return reply;
+  });
+  RecordingHandler handler;
+  Reflector reflector(ConfigFor(server), Options(), handler);
+  reflector.Start();
+  EXPECT_TRUE(testing::WaitFor([&] { return handler.Has("upsert:small"); }));
+  EXPECT_EQ(server.Count("GET", "watch=1"), 1u);  // the same, still open, watch delivered it
+  reflector.Stop();
+}
+
 TEST(WatchDecoderTest, SplitsLinesAndRejectsGarbage) {
   WatchDecoder d;
   std::vector<std::string> seen;

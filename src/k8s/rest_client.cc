@@ -247,7 +247,7 @@ absl::StatusOr<RestResponse> RestClient::Stream(
     parser.get().body().size = sizeof(chunk);
     impl_->tcp->expires_after(idle_timeout);
     ec = impl_->WithStream([&](auto& stream) {
-      return impl_->Await([&](auto h) { http::async_read(stream, buffer, parser, h); });
+      return impl_->Await([&](auto h) { http::async_read_some(stream, buffer, parser, h); });
     });
     if (ec == http::error::need_buffer) ec = {};
     size_t n = sizeof(chunk) - parser.get().body().size;

@@ -215,12 +215,12 @@ class Modelsim:
     /health answers 200. Has the Backend interface (index, host, port, addr, proc) plus
     `labels` for the endpoints file."""
 
-    def __init__(self, index, host, workdir, args=(), labels=None, name=None):
+    def __init__(self, index, host, workdir, args=(), labels=None, name=None, port=None):
         if not os.access(modelsim_bin(), os.X_OK):
             raise HarnessError("modelsim binary %s not found (set MODELSIM_BIN)" % modelsim_bin())
         self.index = index
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)
         self.labels = dict(labels or {})
         self.name = name or "modelsim%d" % index
         self.argv = [modelsim_bin(), "--host", host, "--port", str(self.port)] + list(args)
