@@ -47,3 +47,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install -q -r "$req"
   echo "$want" > "$stamp"
 fi
+
+# Go tools for the Kubernetes tests: helm (renders and lints deploy/charts/epp), built from the Go
+# module proxy into $(go env GOPATH)/bin once per machine. kube-apiserver and etcd are built on
+# first use by tools/k8s-testenv/build.sh (cached under ~/.cache/epp-k8s).
+HELM_VERSION=v3.22.0
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+if command -v go >/dev/null; then
+  helm="$(go env GOPATH)/bin/helm"
+  # The module version recorded in the binary (helm's own `version` omits the patch level).
+  if [ ! -x "$helm" ] || ! go version -m "$helm" 2>/dev/null |
+      grep -q "helm.sh/helm/v3[[:space:]]*$HELM_VERSION"; then
+    echo "setup: building helm $HELM_VERSION from the Go module proxy (once; a few minutes)"
+    go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fi
+else
+  echo "setup: no Go toolchain: the Kubernetes tests will fail (they build kube-apiserver)" >&2
+fi

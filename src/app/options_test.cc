@@ -74,8 +74,11 @@ TEST_F(OptionsTest, ParsesFlags) {
              "my-pool", "--config-file=/etc/epp/config.yaml", "--secure-serving=false",
              "--health-checking", "--ha-enable-leader-election", "--disable-endpoint-subset-filter",
              "--refresh-metrics-interval=2s", "--max-request-body-bytes=1024", "--cert-path=/certs",
-             "--bind-address=127.0.0.1"});
+             "--bind-address=127.0.0.1", "--kubeconfig", "/home/u/kc",
+             "--service-account-dir=/sa"});
   ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->kubeconfig, "/home/u/kc");
+  EXPECT_EQ(o->service_account_dir, "/sa");
   EXPECT_EQ(o->grpc_port, 1234);
   EXPECT_EQ(o->grpc_health_port, 1235);
   EXPECT_EQ(o->metrics_port, 0);

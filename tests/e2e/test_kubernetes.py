@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import socket
+import subprocess
 import time
 import urllib.request
 
@@ -360,3 +361,45 @@ def test_leader_election_one_ready_and_takeover(env, tmp_path):
     finally:
         for r in replicas:
             r.proc.stop()
+
+
+BAD_STARTS = [
+    ("leader-election-without-pool", ["--ha-enable-leader-election"], "--pool-name"),
+    ("missing-kubeconfig", ["--pool-name", "p", "--kubeconfig", "/nonexistent/kc"],
+     "/nonexistent/kc"),
+    ("bad-pool-group", ["--pool-name", "p", "--pool-group", "example.com", "--kubeconfig",
+                        "{kubeconfig}"], "--pool-group"),
+    ("pool-and-file-discovery", ["--pool-name", "p", "--kubeconfig", "{kubeconfig}",
+                                 "--config-text", "{file_discovery}"], "dataLayer.discovery"),
+    ("exec-plugin", ["--pool-name", "p", "--kubeconfig", "{exec_kubeconfig}"], "exec"),
+]
+
+
+@pytest.mark.parametrize("name,args,want", BAD_STARTS, ids=[c[0] for c in BAD_STARTS])
+def test_bad_kubernetes_start_exits_naming_the_problem(name, args, want, tmp_path):
+    """Misconfiguration is refused at start (status 2) with a message naming the flag or file;
+    no API server is needed to find out."""
+    harness.require_epp()
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("current-context: c\ncontexts: [{name: c, context: {cluster: k, "
+                          "user: u}}]\nclusters: [{name: k, cluster: {server: "
+                          "'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n")
+    exec_kubeconfig = tmp_path / "kc-exec"
+    exec_kubeconfig.write_text("current-context: c\ncontexts: [{name: c, context: {cluster: k, "
+                               "user: u}}]\nclusters: [{name: k, cluster: {server: "
+                               "'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {exec: "
+                               "{command: aws}}}]\n")
+    file_discovery = ("apiVersion: inference.networking.x-k8s.io/v1alpha1\n"
+                      "kind: EndpointPickerConfig\nplugins:\n- type: file-discovery\n"
+                      "  parameters: {path: /nonexistent}\n"
+                      "dataLayer:\n  discovery: {pluginRef: file-discovery}\n")
+    argv = [a.format(kubeconfig=kubeconfig, exec_kubeconfig=exec_kubeconfig,
+                     file_discovery=file_discovery) for a in args]
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    r = subprocess.run([epp_bin(), "--grpc-port", "0", "--grpc-health-port", "0",
+                        "--metrics-port", "0", "--secure-serving=false"] + argv,
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+    assert want in r.stderr, r.stderr[-500:]
