@@ -216,6 +216,15 @@ int Run(int argc, char** argv) {
                                                     *cfg->saturation_detector_ref,
                                                     "\" is not a saturation detector")));
     }
+    // Admission runs before any scheduling cycle, so a detector that reads a producer's
+    // per-cycle data (the concurrency detector's in-flight counts) would see every endpoint
+    // idle there and never shed.
+    if (dynamic_cast<const scheduling::ProducerConsumer*>(detector) != nullptr) {
+      return Fail(absl::InvalidArgumentError(
+          StrCat("saturationDetector: plugin \"", *cfg->saturation_detector_ref,
+                 "\" reads per-cycle producer data and cannot judge admission; use a "
+                 "utilization-detector")));
+    }
   } else {
     auto made = scheduling::UtilizationDetector::Create("utilization-detector", YAML::Node());
     if (!made.ok()) return Fail(made.status());
@@ -252,12 +261,9 @@ int Run(int argc, char** argv) {
     kube->Start();
     EPP_LOG_INFO("Kubernetes mode: InferencePool {}/{} from the API server{}", opts->pool_namespace,
                  opts->pool_name, opts->ha_enable_leader_election ? ", leader election on" : "");
-    if (!kube->WaitSynced(std::chrono::seconds(10))) {
-      EPP_LOG_WARN(
-          "the API server has not answered every list within 10 s; serving anyway "
-          "(readiness follows the pool): {}",
-          kube->DebugJson());
-    }
+    // Not waiting for the first lists: the servers (liveness, readiness, admin) come up at once
+    // and readiness follows the pool, so an API server that is down at start shows there and
+    // on /debug/kubernetes rather than as a process that does not answer.
   } else if (absl::Status s = discovery->Start(datastore, &model_rewrites); !s.ok()) {
     return Fail(s);
   }

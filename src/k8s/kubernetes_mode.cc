@@ -16,6 +16,8 @@ absl::StatusOr<std::unique_ptr<KubernetesMode>> KubernetesMode::Create(
     return absl::InvalidArgumentError(StrCat("--pool-group \"", options.pool_group, "\": only ",
                                              kPoolGroup, " (InferencePool v1) is supported"));
   }
+  // Unusable TLS material is a configuration error at start, not a retry loop.
+  if (absl::Status s = RestClient(config).status(); !s.ok()) return s;
   if (options.identity.empty()) options.identity = DefaultIdentity();
   options.lease.lease_namespace = options.pool_namespace;
   options.lease.lease_name = LeaseNameForPool(options.pool_namespace, options.pool_name);
@@ -36,7 +38,8 @@ KubernetesMode::KubernetesMode(std::shared_ptr<const RestConfig> config,
           "inferencepools", &DecodeInferencePool,
           {[this](std::vector<InferencePool> v) { pool_reconciler_.ReplacePools(std::move(v)); },
            [this](InferencePool p) { pool_reconciler_.UpsertPool(std::move(p)); },
-           [this](const ObjectMeta& m) { pool_reconciler_.RemovePool(m); }}),
+           [this](const ObjectMeta& m) { pool_reconciler_.RemovePool(m); }},
+          TypedHandler<InferencePool>::BadUpdate::kKeepLast),
       pod_handler_("pods", &DecodePod,
                    {[this](std::vector<Pod> v) { pool_reconciler_.ReplacePods(std::move(v)); },
                     [this](Pod p) { pool_reconciler_.UpsertPod(std::move(p)); },
@@ -92,19 +95,13 @@ void KubernetesMode::Start() {
   if (elector_) elector_->Start();
 }
 
-bool KubernetesMode::WaitSynced(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (Reflector* r : {pools_.get(), pods_.get(), objectives_.get(), rewrites_.get()}) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !r->WaitSynced(left)) return false;
-  }
-  return true;
-}
-
 void KubernetesMode::Stop() {
-  // The elector first, so a held Lease is released while the others wind down.
+  // The elector first (it releases a held Lease); the watchers are all cancelled before any is
+  // joined, so they wind down together.
   if (elector_) elector_->Stop();
+  for (Reflector* r : {pools_.get(), pods_.get(), objectives_.get(), rewrites_.get()}) {
+    if (r) r->Cancel();
+  }
   for (Reflector* r : {pools_.get(), pods_.get(), objectives_.get(), rewrites_.get()}) {
     if (r) r->Stop();
   }

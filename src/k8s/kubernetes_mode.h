@@ -46,8 +46,6 @@ class KubernetesMode {
 
   // Starts every watcher (and the elector); returns at once.
   void Start();
-  // Waits until each watcher finished its first list; false on timeout.
-  bool WaitSynced(std::chrono::milliseconds timeout);
   void Stop();
 
   // True without leader election.

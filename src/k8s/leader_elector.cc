@@ -206,7 +206,9 @@ bool LeaderElector::TryAcquireOrRenew() {
 }
 
 void LeaderElector::Release() {
-  if (!IsLeader() || last_resource_version_.empty()) return;
+  // Set only by this replica's own successful writes; the PUT carries it, so if anyone else
+  // wrote the Lease since, the server answers 409 and nothing is cleared.
+  if (last_resource_version_.empty()) return;
   // Stop() does not cancel the client, so this request still goes out (bounded by its timeout).
   std::string now = MicroTimeNow();
   auto put = client_.Do("PUT", LeasePath(true),
@@ -224,10 +226,16 @@ void LeaderElector::Release() {
 void LeaderElector::Run() {
   auto last_renew = std::chrono::steady_clock::now();
   while (!stop_.load()) {
+    // Leadership that lapsed by time (IsLeader) is reported as a transition before anything
+    // else, so on_change sees every loss.
+    if (leader_.load() && !IsLeader()) SetLeader(false);
+    auto attempt_start = std::chrono::steady_clock::now();
     bool ok = TryAcquireOrRenew();
     auto now = std::chrono::steady_clock::now();
     if (ok) {
-      last_renew = now;
+      last_renew = attempt_start;
+      valid_until_.store((attempt_start + options_.renew_deadline).time_since_epoch().count(),
+                         std::memory_order_release);
       SetLeader(true);
     } else if (held_by_other_ || now - last_renew >= options_.renew_deadline) {
       // Someone else holds the Lease, or no renewal got through for the renew deadline.
@@ -236,8 +244,8 @@ void LeaderElector::Run() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, options_.retry_period, [this] { return stop_.load(); });
   }
+  SetLeader(false);  // readiness drops before the Lease is handed over
   Release();
-  SetLeader(false);
 }
 
 }  // namespace epp::k8s

@@ -7,7 +7,8 @@
 //     racing candidates one gets 409 Conflict and stays a follower;
 //   - the leader renews every retry period; when no renewal succeeded for the renew deadline it
 //     stops being leader (readiness drops) and goes back to being a candidate;
-//   - Stop() releases a held Lease (holder cleared) so a follower takes over at once.
+//   - Stop() stops reporting leader, then releases the Lease (holder cleared, guarded by its
+//     resourceVersion so it can never clear another replica's) so a follower takes over at once.
 // Every replica keeps serving; only IsLeader() (readiness) depends on the election.
 #ifndef EPP_K8S_LEADER_ELECTOR_H_
 #define EPP_K8S_LEADER_ELECTOR_H_
@@ -48,7 +49,15 @@ class LeaderElector {
 
   void Start();
   void Stop();
-  bool IsLeader() const { return leader_.load(std::memory_order_acquire); }
+  // True while this replica holds the Lease: set by a successful acquire or renewal and valid
+  // until the renew deadline counted from the *start* of that attempt, so readiness drops on
+  // time even when the elector thread is stuck (a hung DNS lookup, a slow API server) and
+  // cannot run. on_change reports the elector's own transitions only.
+  bool IsLeader() const {
+    return leader_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now().time_since_epoch().count() <
+               valid_until_.load(std::memory_order_acquire);
+  }
   std::string last_error() const;
 
  private:
@@ -66,6 +75,7 @@ class LeaderElector {
   std::function<void(bool)> on_change_;
   RestClient client_;
   std::atomic<bool> leader_{false};
+  std::atomic<std::chrono::steady_clock::rep> valid_until_{0};  // steady_clock ticks
   std::atomic<bool> stop_{false};
   // What the last GET showed, and when (local clock) it last changed.
   std::string observed_record_;

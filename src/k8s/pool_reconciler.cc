@@ -36,7 +36,7 @@ void PoolReconciler::ReplacePools(std::vector<InferencePool> pools) {
   pools_listed_ = true;
   pool_.reset();
   for (auto& p : pools) {
-    if (p.meta.name == pool_name_) pool_ = std::move(p);
+    if (p.meta.name == pool_name_ && !p.meta.deleting) pool_ = std::move(p);
   }
   ReconcileLocked();
 }
@@ -44,7 +44,11 @@ void PoolReconciler::ReplacePools(std::vector<InferencePool> pools) {
 void PoolReconciler::UpsertPool(InferencePool pool) {
   if (pool.meta.name != pool_name_) return;
   MutexLock lock(&mu_);
-  pool_ = std::move(pool);
+  if (pool.meta.deleting) {
+    pool_.reset();  // being deleted (finalizers pending): gone for routing, as the reference
+  } else {
+    pool_ = std::move(pool);
+  }
   ReconcileLocked();
 }
 

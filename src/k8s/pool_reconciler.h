@@ -4,8 +4,9 @@
 //     it is ready (Ready condition true, not being deleted) and has a podIP;
 //   - it yields one endpoint per active target port, named "<pod>-rank-<i>" (i = the port's
 //     index in spec.targetPorts), with the Pod's labels (the engine-type label among them);
-//   - the pool going away (deleted, or absent from a list) empties the datastore and marks it
-//     not ready; the pool coming back (and the Pods having been listed) makes it ready again.
+//   - the pool going away (deleted, being deleted, or absent from a list) empties the datastore
+//     and marks it not ready; the pool coming back (and the Pods having been listed) makes it ready
+//     again.
 // Thread-safe: the pool and pod watchers call it from their threads.
 #ifndef EPP_K8S_POOL_RECONCILER_H_
 #define EPP_K8S_POOL_RECONCILER_H_

@@ -113,13 +113,17 @@ void Reflector::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void Reflector::Stop() {
+void Reflector::Cancel() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);
   }
   cv_.notify_all();
   client_.Cancel();
+}
+
+void Reflector::Stop() {
+  Cancel();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -137,6 +141,11 @@ void Reflector::SetError(std::string error) {
   EPP_LOG_WARN("{}: {}", options_.resource, error);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.last_error = std::move(error);
+}
+
+void Reflector::CountEvent() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.events;
 }
 
 void Reflector::Sleep(std::chrono::milliseconds d) {
@@ -173,8 +182,9 @@ void Reflector::Run() {
       absl::Status s = List();
       if (absl::IsCancelled(s) || stop_.load()) return;
       if (!s.ok()) {
-        SetError(StrCat("list failed: ", s.message(), "; retrying in ", backoff_.count(), " ms"));
-        Sleep(std::max(backoff_, retry_after_));
+        auto wait = std::max(backoff_, retry_after_);
+        SetError(StrCat("list failed: ", s.message(), "; retrying in ", wait.count(), " ms"));
+        Sleep(wait);
         retry_after_ = std::chrono::milliseconds(0);
         backoff_ = std::min(backoff_ * 2, options_.max_backoff);
         continue;
@@ -265,7 +275,12 @@ absl::Status Reflector::List() {
     ++stats_.lists;
     stats_.last_error.clear();
   }
-  if (!synced_.exchange(true)) cv_.notify_all();
+  {
+    // Set under the lock WaitSynced waits with, so its wake-up cannot be lost.
+    std::lock_guard<std::mutex> lock(mu_);
+    synced_.store(true, std::memory_order_release);
+  }
+  cv_.notify_all();
   backoff_ = options_.initial_backoff;
   EPP_LOG_DEBUG("{}: listed at resourceVersion {}", options_.resource, resource_version_);
   return absl::OkStatus();
@@ -278,19 +293,21 @@ Reflector::WatchEnd Reflector::Watch() {
   }
   WatchDecoder decoder;
   WatchEnd end = WatchEnd::kRewatch;
-  uint64_t applied = 0;
+  const auto started = std::chrono::steady_clock::now();
+  bool delivered = false;  // any event, bookmarks included
   auto on_event = [&](const WatchDecoder::Event& ev) -> absl::Status {
     std::string_view rv;
     if (ev.object["metadata"]["resourceVersion"].get(rv) != simdjson::SUCCESS) rv = {};
+    delivered = true;
     switch (ev.type) {
       case WatchDecoder::Type::kAdded:
       case WatchDecoder::Type::kModified:
         handler_.OnUpsert(ev.object);
-        ++applied;
+        CountEvent();
         break;
       case WatchDecoder::Type::kDeleted:
         handler_.OnDelete(ev.object);
-        ++applied;
+        CountEvent();
         break;
       case WatchDecoder::Type::kBookmark:
         break;
@@ -316,7 +333,6 @@ Reflector::WatchEnd Reflector::Watch() {
                             [&](std::string_view data) { return decoder.Feed(data, on_event); });
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.events += applied;
     if (end == WatchEnd::kRelist) ++stats_.relists_gone;
   }
   if (!res.ok()) {
@@ -335,6 +351,10 @@ Reflector::WatchEnd Reflector::Watch() {
       SetError("watch stream ended inside an event; watching again from the last version");
       return WatchEnd::kBackoff;
     }
+    if (!delivered && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+      SetError("watch ended at once without an event; backing off before watching again");
+      return WatchEnd::kBackoff;
+    }
     return WatchEnd::kRewatch;
   }
   ApiStatus st = ParseApiStatus(res->body);
@@ -345,7 +365,9 @@ Reflector::WatchEnd Reflector::Watch() {
     ++stats_.relists_gone;
     return WatchEnd::kRelist;
   }
-  if (res->status == 504 && st.message.find("too large") != std::string::npos) {
+  std::string lower = st.message;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (res->status == 504 && lower.find("too large resource version") != std::string::npos) {
     return WatchEnd::kRelist;  // ResourceVersionTooLarge: the server is behind us
   }
   if (res->status == 429) {

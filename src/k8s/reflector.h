@@ -8,7 +8,9 @@
 //   - failures (connection refused, 5xx, 403, a missing resource type) back off exponentially
 //     (initial_backoff doubling to max_backoff; reset after a watch that lived 2 minutes) and
 //     retry; 429 waits for Retry-After. A watch failure retries the watch, not the list.
-//   - a torn or undecodable event line ends the watch (re-opened from the last good version).
+//   - a torn or undecodable event line ends the watch (re-opened from the last good version);
+//   - a watch that ends within a second having delivered nothing counts as a failure (backs
+//     off), so a proxy that closes streams at once cannot make a hot reconnect loop.
 // The handler is called on the reflector's thread only.
 #ifndef EPP_K8S_REFLECTOR_H_
 #define EPP_K8S_REFLECTOR_H_
@@ -76,6 +78,8 @@ class Reflector {
   void Start();
   // Ends the current request and joins the thread. Idempotent.
   void Stop();
+  // Stop() without the join: the thread ends soon after. Idempotent.
+  void Cancel();
 
   const std::string& resource() const { return options_.resource; }
   bool synced() const { return synced_.load(std::memory_order_acquire); }
@@ -91,6 +95,7 @@ class Reflector {
   void Sleep(std::chrono::milliseconds d);
   std::string Query(bool watch, const std::string& continue_token, bool paged) const;
   void SetError(std::string error);
+  void CountEvent();  // as each event is applied, so the debug page is live
 
   const ReflectorOptions options_;
   ReflectorHandler& handler_;
@@ -107,7 +112,9 @@ class Reflector {
 };
 
 // A handler that decodes objects into T and forwards whole-state replacements and single
-// changes. Objects that fail to decode are logged and treated as absent.
+// changes. Objects that fail to decode are logged and left out of a list; an update that fails
+// to decode removes the object (kRemove) or keeps its last good state (kKeepLast: for the pool,
+// where removal would take every endpoint away).
 template <typename T>
 class TypedHandler : public ReflectorHandler {
  public:
@@ -117,8 +124,13 @@ class TypedHandler : public ReflectorHandler {
     std::function<void(T)> upsert;
     std::function<void(const ObjectMeta&)> remove;
   };
-  TypedHandler(std::string resource, Decoder decode, Callbacks callbacks)
-      : resource_(std::move(resource)), decode_(decode), callbacks_(std::move(callbacks)) {}
+  enum class BadUpdate { kRemove, kKeepLast };
+  TypedHandler(std::string resource, Decoder decode, Callbacks callbacks,
+               BadUpdate bad_update = BadUpdate::kRemove)
+      : resource_(std::move(resource)),
+        decode_(decode),
+        callbacks_(std::move(callbacks)),
+        bad_update_(bad_update) {}
 
   void OnListBegin() override { pending_.clear(); }
   void OnListItem(simdjson::dom::element object) override {
@@ -140,6 +152,7 @@ class TypedHandler : public ReflectorHandler {
       return;
     }
     LogBad(object, decoded.status());
+    if (bad_update_ == BadUpdate::kKeepLast) return;
     if (auto meta = DecodeMeta(object); meta.ok()) callbacks_.remove(*meta);
   }
   void OnDelete(simdjson::dom::element object) override {
@@ -155,6 +168,7 @@ class TypedHandler : public ReflectorHandler {
   const std::string resource_;
   const Decoder decode_;
   const Callbacks callbacks_;
+  const BadUpdate bad_update_;
   std::vector<T> pending_;
 };
 

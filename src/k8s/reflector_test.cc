@@ -296,6 +296,71 @@ TEST(ReflectorTest, EventsArriveWhileTheStreamStaysOpen) {
   reflector.Stop();
 }
 
+// Watch failures that are not "expired": each retries the watch from the same version without
+// a list (recorded as the last error); "resource version too large" lists again.
+TEST(ReflectorTest, WatchFailuresRetryTheWatchAndTooLargeRelists) {
+  std::atomic<int> watches{0};
+  ScriptedApiServer server([&](const ScriptedApiServer::Request& r) {
+    ScriptedApiServer::Reply reply;
+    if (r.target.find("watch=1") == std::string::npos) {
+      reply.body = List({}, "5");
+      return reply;
+    }
+    int n = watches++;
+    if (n == 0) {  // throttled
+      reply.status = 429;
+      reply.headers = "Retry-After: 1\r\n";
+      reply.body = R"({"kind":"Status","code":429,"reason":"TooManyRequests","message":"slow"})";
+    } else if (n == 1) {  // an ERROR event that is not 410
+      reply.stream = true;
+      reply.chunks = {Event("ERROR", R"({"kind":"Status","code":500,"message":"internal"})")};
+    } else if (n == 2) {  // a stream that ends at once with nothing
+      reply.stream = true;
+    } else if (n == 3) {  // the server is behind the version we have
+      reply.status = 504;
+      reply.body = R"({"kind":"Status","code":504,"reason":"Timeout",)"
+                   R"("message":"Too large resource version: 5, current: 4"})";
+    } else {
+      reply.stream = true;
+      reply.hold_open = true;
+    }
+    return reply;
+  });
+  RecordingHandler handler;
+  Reflector reflector(ConfigFor(server), Options(), handler);
+  reflector.Start();
+  ASSERT_TRUE(testing::WaitFor([&] { return watches.load() >= 5; }));
+  reflector.Stop();
+  std::vector<std::string> kinds;
+  for (const auto& r : server.requests()) {
+    kinds.push_back(r.target.find("watch=1") != std::string::npos ? "watch" : "list");
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"list", "watch", "watch", "watch", "watch", "list",
+                                             "watch"}));
+  for (size_t i = 1; i <= 4; ++i) {
+    EXPECT_NE(server.requests()[i].target.find("resourceVersion=5"), std::string::npos);
+  }
+}
+
+TEST(ReflectorTest, ShortEmptyWatchesBackOff) {
+  ScriptedApiServer server([&](const ScriptedApiServer::Request& r) {
+    ScriptedApiServer::Reply reply;
+    if (r.target.find("watch=1") == std::string::npos) {
+      reply.body = List({}, "5");
+    } else {
+      reply.stream = true;  // ends at once, nothing delivered
+    }
+    return reply;
+  });
+  RecordingHandler handler;
+  Reflector reflector(ConfigFor(server), Options(), handler);
+  reflector.Start();
+  ASSERT_TRUE(testing::WaitFor([&] { return server.Count("GET", "watch=1") >= 3; }));
+  EXPECT_NE(reflector.stats().last_error.find("ended at once"), std::string::npos)
+      << reflector.stats().last_error;
+  reflector.Stop();
+}
+
 TEST(WatchDecoderTest, SplitsLinesAndRejectsGarbage) {
   WatchDecoder d;
   std::vector<std::string> seen;

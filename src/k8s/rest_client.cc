@@ -1,11 +1,15 @@
 #include "k8s/rest_client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <limits>
@@ -48,14 +52,30 @@ struct RestClient::Impl {
       } else {
         tls_ctx->add_certificate_authority(asio::buffer(config->ca_pem), ec);
       }
-      if (ec) return absl::InvalidArgumentError(StrCat("API server CA: ", ec.message()));
+      if (ec) {
+        return absl::InvalidArgumentError(
+            StrCat("API server CA (certificate-authority / ca.crt): not a usable PEM certificate: ",
+                   ec.message()));
+      }
       tls_ctx->set_verify_mode(ssl::verify_peer);
     }
     if (!config->client_cert_pem.empty()) {
       tls_ctx->use_certificate_chain(asio::buffer(config->client_cert_pem), ec);
-      if (ec) return absl::InvalidArgumentError(StrCat("client certificate: ", ec.message()));
+      if (ec) {
+        return absl::InvalidArgumentError(
+            StrCat("client-certificate: not a usable PEM certificate chain: ", ec.message()));
+      }
+      // An encrypted key must fail here, not make OpenSSL prompt on the terminal.
+      tls_ctx->set_password_callback(
+          [](std::size_t, ssl::context::password_purpose) { return std::string(); });
       tls_ctx->use_private_key(asio::buffer(config->client_key_pem), ssl::context::pem, ec);
-      if (ec) return absl::InvalidArgumentError(StrCat("client key: ", ec.message()));
+      if (ec) {
+        return absl::InvalidArgumentError(
+            StrCat("client-key: not a usable unencrypted PEM private key: ", ec.message()));
+      }
+      if (SSL_CTX_check_private_key(tls_ctx->native_handle()) != 1) {
+        return absl::InvalidArgumentError("client-key: does not match client-certificate");
+      }
     }
     return absl::OkStatus();
   }
@@ -63,6 +83,9 @@ struct RestClient::Impl {
   // Runs the operation `start` begins until its handler ran. The handler gets the error code.
   template <typename Start>
   error_code Await(Start start) {
+    // A Cancel() that landed between two operations (its posted cancel found nothing pending)
+    // must still stop the next one.
+    if (cancelled->load(std::memory_order_acquire)) return asio::error::operation_aborted;
     std::optional<error_code> result;
     start([&result](error_code ec, auto&&...) { result = ec; });
     io.restart();
@@ -81,20 +104,37 @@ struct RestClient::Impl {
   absl::Status Connect(std::chrono::steady_clock::time_point deadline) {
     Close();
     tcp.emplace(io);
-    tcp::resolver resolver(io);
+    // Name resolution runs under the same deadline (a stuck DNS server must not stall a Lease
+    // renewal or Stop()); Cancel() cancels it too.
+    resolver.emplace(io);
     tcp::resolver::results_type endpoints;
     std::string port = std::to_string(config->port);
-    error_code ec = Await([&](auto handler) {
-      resolver.async_resolve(config->host, port,
-                             [&endpoints, handler](error_code e, tcp::resolver::results_type r) {
-                               endpoints = std::move(r);
-                               handler(e);
-                             });
+    asio::steady_timer resolve_timer(io, deadline);
+    bool timed_out = false;
+    resolve_timer.async_wait([this, &timed_out](error_code e) {
+      if (e) return;  // cancelled: the lookup finished first
+      timed_out = true;
+      if (resolver) resolver->cancel();
     });
-    if (ec) return Failed("resolve", ec);
+    error_code ec = Await([&](auto handler) {
+      resolver->async_resolve(config->host, port,
+                              [&endpoints, handler](error_code e, tcp::resolver::results_type r) {
+                                endpoints = std::move(r);
+                                handler(e);
+                              });
+    });
+    resolve_timer.cancel();
+    // Let the timer's handler run now, while `timed_out` is alive.
+    io.restart();
+    io.poll();
+    resolver.reset();
+    if (ec) return Failed("resolve", timed_out ? beast::error::timeout : ec);
     tcp->expires_at(deadline);
     ec = Await([&](auto handler) { tcp->async_connect(endpoints, handler); });
     if (ec) return Failed("connect", ec);
+    // Keepalive probes find a half-open watch connection (a vanished API server node) within
+    // about a minute, instead of the watch's idle limit.
+    SetKeepalive(tcp->socket());
     if (!tls_ctx) return absl::OkStatus();
     tls.emplace(*tcp, *tls_ctx);
     const std::string& name =
@@ -105,6 +145,15 @@ struct RestClient::Impl {
     ec = Await([&](auto handler) { tls->async_handshake(ssl::stream_base::client, handler); });
     if (ec) return Failed("TLS handshake", ec);
     return absl::OkStatus();
+  }
+
+  static void SetKeepalive(tcp::socket& socket) {
+    int fd = socket.native_handle();
+    int on = 1, idle = 30, interval = 10, count = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
   }
 
   void Close() {
@@ -150,6 +199,7 @@ struct RestClient::Impl {
   asio::io_context io;
   std::unique_ptr<ssl::context> tls_ctx;
   std::optional<beast::tcp_stream> tcp;
+  std::optional<tcp::resolver> resolver;  // during a lookup
   std::optional<ssl::stream<beast::tcp_stream&>> tls;
   absl::Status init_status;
 };
@@ -162,10 +212,13 @@ RestClient::RestClient(std::shared_ptr<const RestConfig> config)
 
 RestClient::~RestClient() { impl_->Close(); }
 
+absl::Status RestClient::status() const { return impl_->init_status; }
+
 void RestClient::Cancel() {
   cancelled_.store(true, std::memory_order_release);
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] {
+    if (impl->resolver) impl->resolver->cancel();
     if (impl->tcp) impl->tcp->cancel();
   });
 }

@@ -49,6 +49,10 @@ class RestClient {
                                       std::chrono::milliseconds idle_timeout,
                                       const std::function<absl::Status(std::string_view)>& on_data);
 
+  // Whether the TLS material (CA, client certificate and key) could be loaded; every call fails
+  // with this status when it could not.
+  absl::Status status() const;
+
   void Cancel();
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 

@@ -59,14 +59,14 @@ class ScriptedApiServer {
   }
   ~ScriptedApiServer() {
     stopping_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    ::close(listen_fd_);
+    ::shutdown(listen_fd_, SHUT_RDWR);  // wakes accept(); closed only after the join
+    accept_thread_.join();
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
     }
-    accept_thread_.join();
     for (auto& t : threads_) t.join();
+    ::close(listen_fd_);
   }
 
   uint16_t port() const { return port_; }

@@ -403,3 +403,49 @@ def test_bad_kubernetes_start_exits_naming_the_problem(name, args, want, tmp_pat
                        capture_output=True, text=True, timeout=30, env=env)
     assert r.returncode == 2, (r.returncode, r.stderr[-500:])
     assert want in r.stderr, r.stderr[-500:]
+
+
+@pytest.mark.parametrize("case", ["wrong-ca", "wrong-server-name", "garbage-ca"])
+def test_api_server_certificate_is_verified(env, tmp_path, case):
+    """The API server's certificate is checked against the configured CA and the address (or
+    tls-server-name): a mismatch is a retried, reported error (not ready); CA bytes that are not
+    a certificate stop epp at start naming the field."""
+    import base64
+    import k8s_env
+    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+          "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+          "users": [{"name": "u", "user": {"token": env.token}}]}
+    cluster = {"server": env.kube.server}
+    if case == "wrong-ca":
+        other = k8s_env.make_pki(str(tmp_path / "other-pki"))
+        with open(other.ca_crt, "rb") as f:
+            cluster["certificate-authority-data"] = base64.b64encode(f.read()).decode()
+    elif case == "wrong-server-name":
+        cluster["certificate-authority-data"] = base64.b64encode(env.kube.ca_pem).decode()
+        cluster["tls-server-name"] = "not-the-apiserver.example"
+    else:
+        cluster["certificate-authority-data"] = base64.b64encode(b"not a certificate").decode()
+    kc["clusters"] = [{"name": "k", "cluster": cluster}]
+    path = str(tmp_path / "kubeconfig")
+    with open(path, "w") as f:
+        json.dump(kc, f)  # JSON is YAML
+    if case == "garbage-ca":
+        r = subprocess.run([epp_bin(), "--pool-name", "pool", "--pool-namespace", env.ns,
+                            "--kubeconfig", path, "--grpc-port", "0", "--grpc-health-port", "0",
+                            "--metrics-port", "0", "--secure-serving=false"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+        assert "certificate-authority" in r.stderr, r.stderr[-500:]
+        return
+    epp = KubeEpp(str(tmp_path), "epp-" + case, env.ns, ("kubeconfig", path))
+    try:
+        def rejected():
+            w = epp.debug("/debug/kubernetes")["watchers"]
+            return all("certificate verify failed" in x["last_error"] or
+                       "TLS handshake" in x["last_error"] for x in w)
+        wait_until(rejected, "every watcher reports the TLS failure", timeout=30,
+                   procs=[epp.proc])
+        assert epp.endpoints() == {}
+        assert epp.health("readiness") == "NOT_SERVING"
+    finally:
+        epp.proc.stop()
