@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/strings.h"
+#include "loadgen/workload.h"
 #include "sim/cluster/cluster.h"
 #include "sim/cluster/peer_routers.h"
 
@@ -16,11 +17,11 @@ namespace {
 int Run(int argc, char** argv) {
   CLI::App app{"clustersim: routing policies on simulated vLLM servers, in virtual time"};
   sim::ClusterConfig cluster;
-  sim::Arrivals arrivals;
+  loadgen::Arrivals arrivals;
   std::string workload = "shared-prefix";
-  sim::SharedPrefixSpec sp;
-  sim::MultiLoraSpec ml;
-  sim::NoSharingSpec ns;
+  loadgen::SharedPrefixSpec sp;
+  loadgen::MultiLoraSpec ml;
+  loadgen::NoSharingSpec ns;
   std::vector<std::string> routers = {"round-robin", "least-request", "epp-default",
                                       "epp-load-aware"};
   bool no_prefix_caching = false;
@@ -69,13 +70,13 @@ int Run(int argc, char** argv) {
     return 2;
   }
 
-  std::vector<sim::WorkRequest> requests;
+  std::vector<loadgen::WorkRequest> requests;
   if (workload == "shared-prefix") {
-    requests = sim::SharedPrefixWorkload(sp, arrivals);
+    requests = loadgen::SharedPrefixWorkload(sp, arrivals);
   } else if (workload == "multi-lora") {
-    requests = sim::MultiLoraWorkload(ml, arrivals);
+    requests = loadgen::MultiLoraWorkload(ml, arrivals);
   } else if (workload == "no-sharing") {
-    requests = sim::NoSharingWorkload(ns, arrivals);
+    requests = loadgen::NoSharingWorkload(ns, arrivals);
   } else {
     std::fprintf(stderr, "clustersim: --workload: unknown \"%s\"\n", workload.c_str());
     return 2;

@@ -12,6 +12,10 @@
 #include "sim/engine/tokenizer.h"
 
 namespace epp::sim {
+
+using loadgen::CompletionBody;
+using loadgen::WorkRequest;
+
 namespace {
 
 struct Server {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "loadgen/workload.h"
 #include "sim/cluster/routers.h"
-#include "sim/cluster/workload.h"
 #include "sim/engine/engine.h"
 
 namespace epp::sim {
@@ -38,8 +38,8 @@ struct ClusterResult {
   std::vector<int> per_server;  // requests routed to each server
 };
 
-ClusterResult RunCluster(const ClusterConfig& config, const std::vector<WorkRequest>& workload,
-                         Router& router);
+ClusterResult RunCluster(const ClusterConfig& config,
+                         const std::vector<loadgen::WorkRequest>& workload, Router& router);
 
 // One markdown table row per result (header from ResultTableHeader()).
 std::string ResultTableHeader();

@@ -7,6 +7,12 @@
 #include "sim/cluster/peer_routers.h"
 
 namespace epp::sim {
+
+using loadgen::Arrivals;
+using loadgen::SharedPrefixSpec;
+using loadgen::SharedPrefixWorkload;
+using loadgen::WorkRequest;
+
 namespace {
 
 ClusterConfig SmallCluster() {

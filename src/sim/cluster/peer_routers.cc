@@ -6,6 +6,9 @@
 #include <vector>
 
 namespace epp::sim {
+
+using loadgen::WorkRequest;
+
 namespace {
 
 size_t CommonPrefix(const std::string& a, const std::string& b) {

@@ -10,6 +10,9 @@
 #include "scheduling/scheduler.h"
 
 namespace epp::sim {
+
+using loadgen::WorkRequest;
+
 namespace {
 
 class RoundRobinRouter : public Router {

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "datastore/endpoint.h"
-#include "sim/cluster/workload.h"
+#include "loadgen/workload.h"
 
 namespace epp::sim {
 
@@ -23,7 +23,7 @@ class Router {
   virtual std::string Name() const = 0;
   // The server (0..n-1) for request `id` with OpenAI body `body` (request.arrival_s is its
   // virtual arrival time).
-  virtual int Route(uint64_t id, const WorkRequest& request, std::string_view body) = 0;
+  virtual int Route(uint64_t id, const loadgen::WorkRequest& request, std::string_view body) = 0;
   // The request finished on `server`.
   virtual void Completed(uint64_t id, int server) {}
   // The metrics a scrape of `server` just read (what epp's data layer would publish).
