@@ -35,8 +35,9 @@ sanitizers: setup
 	  ctest --test-dir build/$$p --output-on-failure -j $(JOBS) || exit 1; \
 	done
 
+# make demo DEMO_ARGS='--seed 2' (scripts/demo.py --help: rate, seconds, KV blocks)
 demo: build
-	$(VENV)/bin/python scripts/demo.py
+	$(VENV)/bin/python scripts/demo.py $(DEMO_ARGS)
 
 bench: build
 	bash bench/run.sh

@@ -6,6 +6,8 @@ period. Every wait is bounded and fails with the tail of the relevant log.
 
 Envoy bootstraps are rendered by `render_envoy_bootstrap` (a dict, written as JSON, which is
 valid YAML) and can be checked with `envoy --mode validate` (`validate_bootstrap`).
+`render_round_robin_bootstrap` is the gateway without epp (a STATIC ROUND_ROBIN cluster over the
+model servers) that `make demo` compares epp with.
 """
 
 import glob
@@ -400,6 +402,91 @@ def processing_mode(body_mode):
     raise ValueError("body_mode must be one of %s, not %r" % (BODY_MODES, body_mode))
 
 
+def _http_connection_manager(http_filters, cluster):
+    """The HCM every harness Envoy uses: one route `/` to `cluster` (timeout 300 s), an access
+    log line per request on stdout (ACCESS_LOG_FORMAT), then `http_filters` (ending with the
+    router)."""
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "igw",
+        "codec_type": "AUTO",
+        "stream_idle_timeout": "300s",
+        # Parse HTTP/1 request trailers (chunked) so ext_proc sees request_trailers.
+        "http_protocol_options": {"enable_trailers": True},
+        "access_log": [{
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+            },
+        }],
+        "route_config": {
+            "name": "igw_routes",
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{
+                    "match": {"prefix": "/"},
+                    "route": {"cluster": cluster, "timeout": "300s"},
+                }],
+            }],
+        },
+        "http_filters": http_filters,
+    }
+
+
+def _listener(port, hcm):
+    return {
+        "name": "inference_gateway",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm,
+        }]}],
+    }
+
+
+_ROUTER_FILTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+        "suppress_envoy_headers": True,
+    },
+}
+
+_HIGH_LIMITS = {"max_connections": 40000, "max_pending_requests": 40000, "max_requests": 40000,
+                "max_retries": 1024}
+
+
+def render_round_robin_bootstrap(endpoints, admin_port=9901, listener_port=10000):
+    """Returns the bootstrap (a dict) of a plain gateway without epp: the same listener, route
+    and access log as render_envoy_bootstrap, no ext_proc filter, and one STATIC cluster
+    `model_servers` with lb_policy ROUND_ROBIN over `endpoints` ("host:port" strings, IPv6
+    bracketed). This is what a Kubernetes Service in front of the model servers gives (kube-proxy
+    or a gateway's plain HTTPRoute): requests spread evenly, blind to queues, caches and adapters.
+    No health checks, retries or outlier detection, so every request goes to its turn's server."""
+    lb_endpoints = []
+    for ep in endpoints:
+        host, _, port = ep.rpartition(":")
+        lb_endpoints.append({"endpoint": {"address": {"socket_address": {
+            "address": host.strip("[]"), "port_value": int(port)}}}})
+    cluster = {
+        "name": "model_servers",
+        "type": "STATIC",
+        "lb_policy": "ROUND_ROBIN",
+        "connect_timeout": "5s",
+        "circuit_breakers": {"thresholds": [dict(_HIGH_LIMITS)]},
+        "load_assignment": {"cluster_name": "model_servers",
+                            "endpoints": [{"lb_endpoints": lb_endpoints}]},
+    }
+    listener = _listener(listener_port, _http_connection_manager([dict(_ROUTER_FILTER)],
+                                                                 "model_servers"))
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+    }
+
+
 def render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow=False, subset_hint=None,
                            admin_port=9901, listener_port=10000, route_by="header",
                            buffer_limit_bytes=64 << 20):
@@ -439,57 +526,16 @@ def render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow=False, s
             },
         },
     })
-    http_filters.append({
-        "name": "envoy.filters.http.router",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-            "suppress_envoy_headers": True,
-        },
-    })
+    http_filters.append(dict(_ROUTER_FILTER))
 
-    hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "igw",
-        "codec_type": "AUTO",
-        "stream_idle_timeout": "300s",
-        # Parse HTTP/1 request trailers (chunked) so ext_proc sees request_trailers.
-        "http_protocol_options": {"enable_trailers": True},
-        "access_log": [{
-            "name": "envoy.access_loggers.stdout",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
-            },
-        }],
-        "route_config": {
-            "name": "igw_routes",
-            "virtual_hosts": [{
-                "name": "all",
-                "domains": ["*"],
-                "routes": [{
-                    "match": {"prefix": "/"},
-                    "route": {"cluster": "original_destination_cluster", "timeout": "300s"},
-                }],
-            }],
-        },
-        "http_filters": http_filters,
-    }
-
-    listener = {
-        "name": "inference_gateway",
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": hcm,
-        }]}],
-    }
+    listener = _listener(listener_port, _http_connection_manager(
+        http_filters, "original_destination_cluster"))
     if body_mode == "buffered":
         # BUFFERED holds the whole request body in the ext_proc filter; the limit is the
         # connection buffer limit (default 1 MiB, over it -> 413). Raise it for 10 MiB prompts.
         listener["per_connection_buffer_limit_bytes"] = buffer_limit_bytes
 
-    high = {"max_connections": 40000, "max_pending_requests": 40000, "max_requests": 40000,
-            "max_retries": 1024}
+    high = dict(_HIGH_LIMITS)
 
     if route_by == "header":
         odst = {"use_http_header": True, "http_header_name": DEST_HEADER}
@@ -578,19 +624,28 @@ def next_base_id():
 
 class Envoy:
     def __init__(self, workdir, name, body_mode, tls, epp_port, failure_mode_allow=False,
-                 subset_hint=None, route_by="header", validate=True):
+                 subset_hint=None, route_by="header", validate=True, render=None,
+                 component_log_level="ext_proc:debug,upstream:info"):
+        """An Envoy (one worker) on a free listener port, ready once admin /ready says LIVE.
+        The bootstrap is render_envoy_bootstrap(body_mode, tls, epp_port, ...), or
+        render(admin_port, listener_port) when `render` is given (then body_mode, tls and
+        epp_port are not used; see round_robin_envoy)."""
         self.name = name
         self.body_mode = body_mode
         self.admin_port = free_port()
         self.port = free_port()
-        self.bootstrap = render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow,
-                                                subset_hint, self.admin_port, self.port, route_by)
+        if render is not None:
+            self.bootstrap = render(self.admin_port, self.port)
+        else:
+            self.bootstrap = render_envoy_bootstrap(body_mode, tls, epp_port, failure_mode_allow,
+                                                    subset_hint, self.admin_port, self.port,
+                                                    route_by)
         self.config_path = write_bootstrap(os.path.join(workdir, "%s.yaml" % name), self.bootstrap)
         if validate:
             validate_bootstrap(self.config_path)
         argv = [envoy_bin(), "-c", self.config_path, "--base-id", str(next_base_id()),
                 "--disable-hot-restart", "--concurrency", "1", "--log-level", "info",
-                "--component-log-level", "ext_proc:debug,upstream:info",
+                "--component-log-level", component_log_level,
                 "--drain-time-s", "1", "--parent-shutdown-time-s", "2"]
         self.proc = Proc(name, argv, os.path.join(workdir, "%s.log" % name))
         wait_until(self._ready, "%s admin /ready == 200 LIVE (admin port %d)" % (name, self.admin_port),
@@ -619,6 +674,15 @@ class Envoy:
 
     def stop(self):
         self.proc.stop()
+
+
+def round_robin_envoy(workdir, backends, name="envoy-round-robin", validate=True, **kwargs):
+    """An Envoy with render_round_robin_bootstrap over `backends` (objects with `addr`): the
+    plain Kubernetes-Service-like gateway that epp is compared with."""
+    addrs = [b.addr for b in backends]
+    return Envoy(workdir, name, None, False, None, validate=validate,
+                 render=lambda admin, listener: render_round_robin_bootstrap(addrs, admin, listener),
+                 **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,19 +729,31 @@ class Stack:
         return None
 
     def envoy(self, body_mode="full_duplex", failure_mode_allow=False, subset_hint=None,
-              route_by="header"):
+              route_by="header", component_log_level=None):
+        """The Envoy with ext_proc to this stack's epp in this configuration (started on first
+        use). component_log_level: Envoy's --component-log-level instead of the harness default
+        (which logs every ext_proc frame: hundreds of MB under load)."""
         key = (body_mode, bool(failure_mode_allow),
-               None if subset_hint is None else tuple(subset_hint), route_by)
+               None if subset_hint is None else tuple(subset_hint), route_by, component_log_level)
         env = self._envoys.get(key)
         if env is None or not env.proc.alive():
             name = "envoy-%s%s%s%s-%d" % (
                 body_mode, "-failopen" if failure_mode_allow else "",
                 "" if subset_hint is None else "-hint%d" % len(subset_hint),
                 "" if route_by == "header" else "-md", len(self._all))
+            extra = {"component_log_level": component_log_level} if component_log_level else {}
             env = Envoy(self.workdir, name, body_mode, self.tls, self.epp_port,
-                        failure_mode_allow, subset_hint, route_by)
+                        failure_mode_allow, subset_hint, route_by, **extra)
             self._envoys[key] = env
             self._all.append(env.proc)
+        return env
+
+    def round_robin_envoy(self, **kwargs):
+        """A round-robin Envoy over this stack's backends (no epp involved; see
+        render_round_robin_bootstrap), stopped with the stack."""
+        env = round_robin_envoy(self.workdir, self.backends,
+                                name="envoy-round-robin-%d" % len(self._all), **kwargs)
+        self._all.append(env.proc)
         return env
 
     def serving_envoy(self, body_mode="full_duplex", **kwargs):
@@ -696,8 +772,9 @@ class Stack:
         def ok():
             st, _, _ = request(envoy.port, "GET", "/v1/models", timeout=5)
             return st == 200
+        procs = [envoy.proc] + ([self.epp.proc] if self.epp is not None else [])
         wait_until(ok, "GET /v1/models through %s to return 200" % envoy.name, timeout=timeout,
-                   interval=0.2, procs=[self.epp.proc, envoy.proc])
+                   interval=0.2, procs=procs)
         return time.monotonic() - t0
 
     def procs(self):

@@ -1,6 +1,7 @@
 """Self-checks of the harness that need no epp: every Envoy bootstrap variant passes
-`envoy --mode validate`, the mock backend parses chunked bodies, and Envoy with no epp
-listening behaves as the failure-mode tests expect."""
+`envoy --mode validate`, the mock backend parses chunked bodies, Envoy with no epp
+listening behaves as the failure-mode tests expect, and the round-robin gateway that `make demo`
+compares epp with takes turns over its backends."""
 
 import hashlib
 import http.client
@@ -75,3 +76,32 @@ def test_envoy_without_epp(no_epp_stack):
         code, hdrs, data = request(env.port, "POST", "/v1/completions", completion_body(),
                                    headers={DEST_HEADER: b.addr})
         assert code == 500, (bm, code, data)
+
+
+@pytest.mark.parametrize("endpoints", [["127.0.0.1:8001"],
+                                       ["127.0.0.1:8001", "127.0.0.2:8002", "[::1]:8003"]])
+def test_round_robin_bootstrap_validates(bootstrap_dir, endpoints):
+    b = harness.render_round_robin_bootstrap(endpoints, 9901, 10000)
+    path = os.path.join(bootstrap_dir, "round-robin-%d.yaml" % len(endpoints))
+    harness.validate_bootstrap(harness.write_bootstrap(path, b))
+    cluster, = b["static_resources"]["clusters"]
+    assert cluster["lb_policy"] == "ROUND_ROBIN" and cluster["type"] == "STATIC"
+    assert "ext_proc" not in json.dumps(b)
+
+
+def test_round_robin_envoy_takes_turns(request, tmp_path_factory):
+    """The demo's round-robin side: four backends, each request to the next one in turn."""
+    st = make_stack(request, tmp_path_factory, "round-robin", tls=False, start_epp=False,
+                    n_backends=4, backend_hosts=["127.0.0.1", "127.0.0.2", "127.0.0.3",
+                                                 "127.0.0.4"])
+    env = st.round_robin_envoy()
+    st.wait_serving(env)
+    served = []
+    for _ in range(8):
+        code, _, data = harness.request(env.port, "POST", "/v1/completions", completion_body())
+        assert code == 200, data
+        served.append(json.loads(data)["served_by_port"])
+    ports = sorted(b.port for b in st.backends)
+    # Every backend twice, and a full turn before any repeats.
+    assert sorted(served) == sorted(ports * 2), served
+    assert sorted(served[:4]) == ports and served[4:] == served[:4], served
