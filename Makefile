@@ -47,3 +47,10 @@ fmt:
 
 clean:
 	rm -rf build
+
+# A short run of the scenario benchmarks (bench/scenarios/README.md) into build/bench-quick/:
+# scenario 1 at two rates, scenario 4 at two body sizes. The full runs write bench/results/.
+.PHONY: bench-quick
+bench-quick: build
+	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 16,32 --seconds 8 --out build/bench-quick/prefix_heavy.md
+	$(VENV)/bin/python bench/scenarios/router_overhead.py --sizes 2048,225280 --seconds 2 --warmup 0.5 --out build/bench-quick/router_overhead.md
