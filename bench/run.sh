@@ -57,3 +57,7 @@ echo "wrote $out/scheduling.md"
   --epp-arg=--process-responses=false --out "$out/added_latency_no_response_processing.md"
 .venv/bin/python bench/modelsim_cost.py --seconds "${BENCH_SECONDS:-10}"
 bash bench/clustersim_sweep.sh
+# Real-time scenarios with the PyPI peers (installed into .venv from bench/requirements.txt by
+# the scripts): about 15 and 7 minutes.
+.venv/bin/python bench/scenarios/prefix_heavy.py
+.venv/bin/python bench/scenarios/router_overhead.py
