@@ -69,13 +69,12 @@ TEST_F(OptionsTest, NamespaceFromEnvironment) {
 }
 
 TEST_F(OptionsTest, ParsesFlags) {
-  auto o =
-      Parse({"--grpc-port=1234", "--grpc-health-port", "1235", "--metrics-port=0", "--pool-name",
-             "my-pool", "--config-file=/etc/epp/config.yaml", "--secure-serving=false",
-             "--health-checking", "--ha-enable-leader-election", "--disable-endpoint-subset-filter",
-             "--refresh-metrics-interval=2s", "--max-request-body-bytes=1024", "--cert-path=/certs",
-             "--bind-address=127.0.0.1", "--kubeconfig", "/home/u/kc",
-             "--service-account-dir=/sa"});
+  auto o = Parse({"--grpc-port=1234", "--grpc-health-port", "1235", "--metrics-port=0",
+                  "--pool-name", "my-pool", "--config-file=/etc/epp/config.yaml",
+                  "--secure-serving=false", "--health-checking", "--ha-enable-leader-election",
+                  "--disable-endpoint-subset-filter", "--refresh-metrics-interval=2s",
+                  "--max-request-body-bytes=1024", "--cert-path=/certs", "--bind-address=127.0.0.1",
+                  "--kubeconfig", "/home/u/kc", "--service-account-dir=/sa"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->kubeconfig, "/home/u/kc");
   EXPECT_EQ(o->service_account_dir, "/sa");
