@@ -23,12 +23,6 @@ std::string QueryEscape(std::string_view s) {
   return out;
 }
 
-// `metadata.resourceVersion` and `metadata.continue` of a list.
-struct ListMeta {
-  std::string resource_version;
-  std::string continue_token;
-};
-
 }  // namespace
 
 // ---- WatchDecoder ----
@@ -217,7 +211,7 @@ absl::Status Reflector::List() {
   std::string continue_token;
   bool paged = options_.page_size > 0;
   bool began = false;
-  ListMeta meta;
+  std::string list_version;  // metadata.resourceVersion of the last page
   while (true) {
     auto res = client_.Do("GET", Query(false, continue_token, paged));
     if (!res.ok()) return res.status();
@@ -246,11 +240,11 @@ absl::Status Reflector::List() {
       return absl::InvalidArgumentError(
           StrCat("list of ", options_.resource, " is not JSON: ", simdjson::error_message(err)));
     }
+    // `items` is an array, or null for an empty list.
     simdjson::dom::array items;
     auto items_field = doc["items"];
-    if (items_field.error() == simdjson::SUCCESS && items_field.is_null()) {
-      items = simdjson::dom::array();
-    } else if (items_field.get(items) != simdjson::SUCCESS) {
+    const bool no_items = items_field.error() == simdjson::SUCCESS && items_field.is_null();
+    if (!no_items && items_field.get(items) != simdjson::SUCCESS) {
       return absl::InvalidArgumentError(
           StrCat("list of ", options_.resource, ": items: must be an array"));
     }
@@ -261,15 +255,15 @@ absl::Status Reflector::List() {
       handler_.OnListBegin();
       began = true;
     }
-    if (items_field.error() == simdjson::SUCCESS && !items_field.is_null()) {
+    if (!no_items) {
       for (simdjson::dom::element item : items) handler_.OnListItem(item);
     }
-    meta.resource_version = std::string(rv);
+    list_version = std::string(rv);
     if (cont.empty()) break;
     continue_token = std::string(cont);
   }
   handler_.OnListEnd();
-  resource_version_ = meta.resource_version;
+  resource_version_ = std::move(list_version);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.lists;
