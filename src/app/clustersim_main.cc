@@ -55,6 +55,9 @@ int Run(int argc, char** argv) {
   app.add_option("--routers", routers,
                  "round-robin, least-request, random, sglang-cache-aware (SGLang/vLLM router "
                  "cache_aware, CLI defaults), sglang-cache-aware-rust (library defaults), "
+                 "dynamo-kv (Dynamo KV router, --no-kv-events, defaults), aibrix-prefix-cache "
+                 "(AIBrix prefix-cache, code defaults), production-stack-prefixaware "
+                 "(vLLM production-stack prefixaware), "
                  "epp-default, epp-load-aware, epp-inflight, epp-random, or "
                  "epp-config:<EndpointPickerConfig "
                  "file with scheduling plugins only>")
@@ -98,6 +101,19 @@ int Run(int argc, char** argv) {
     } else if (name == "sglang-cache-aware-rust") {
       router =
           sim::MakeCacheAwareRouter(name, cluster.servers, sim::CacheAwareParams::RustDefaults());
+    } else if (name == "dynamo-kv") {
+      sim::DynamoKvParams p;
+      p.block_size = cluster.engine.block_size;  // --kv-cache-block-size defaults to the backend's
+      p.seed = arrivals.seed;
+      router = sim::MakeDynamoKvRouter(name, cluster.servers, p);
+    } else if (name == "aibrix-prefix-cache") {
+      sim::AibrixPrefixCacheParams p;
+      p.seed = arrivals.seed;
+      router = sim::MakeAibrixPrefixCacheRouter(name, cluster.servers, p);
+    } else if (name == "production-stack-prefixaware") {
+      sim::PrefixAwareParams p;
+      p.seed = arrivals.seed;
+      router = sim::MakeProductionStackPrefixAwareRouter(name, cluster.servers, p);
     } else {
       std::string yaml = sim::EppProfileConfig(name);
       if (yaml.empty() && name.rfind("epp-config:", 0) == 0) {

@@ -97,7 +97,10 @@ ClusterResult RunCluster(const ClusterConfig& config, const std::vector<WorkRequ
       for (const TokenEvent& e : s.engine.FinishStep().events) {
         auto it = inflight.find(e.id);
         if (it == inflight.end()) continue;
-        if (e.first_token) ttft.push_back(absl::ToDoubleSeconds(e.first_token_time - e.arrival));
+        if (e.first_token) {
+          ttft.push_back(absl::ToDoubleSeconds(e.first_token_time - e.arrival));
+          router.FirstToken(e.id, static_cast<int>(si));
+        }
         if (e.new_tokens > 0) ++output_tokens;
         if (e.finish == FinishReason::kNone) continue;
         double total = absl::ToDoubleSeconds(now - e.arrival);

@@ -24,6 +24,8 @@ class Router {
   // The server (0..n-1) for request `id` with OpenAI body `body` (request.arrival_s is its
   // virtual arrival time).
   virtual int Route(uint64_t id, const loadgen::WorkRequest& request, std::string_view body) = 0;
+  // Request `id` produced its first token on `server` (its prefill is done).
+  virtual void FirstToken(uint64_t id, int server) {}
   // The request finished on `server`.
   virtual void Completed(uint64_t id, int server) {}
   // The metrics a scrape of `server` just read (what epp's data layer would publish).
