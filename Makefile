@@ -49,8 +49,11 @@ clean:
 	rm -rf build
 
 # A short run of the scenario benchmarks (bench/scenarios/README.md) into build/bench-quick/:
-# scenario 1 at two rates, scenario 4 at two body sizes. The full runs write bench/results/.
+# scenarios 1-3 at one rate each, scenario 4 at two body sizes. The full runs write
+# bench/results/.
 .PHONY: bench-quick
 bench-quick: build
-	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 16,32 --seconds 8 --out build/bench-quick/prefix_heavy.md
+	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 32 --seconds 8 --out build/bench-quick/prefix_heavy.md
+	$(VENV)/bin/python bench/scenarios/multi_lora.py --rates 30 --seconds 8 --out build/bench-quick/multi_lora.md
+	$(VENV)/bin/python bench/scenarios/no_sharing.py --rates 10 --seconds 8 --out build/bench-quick/no_sharing.md
 	$(VENV)/bin/python bench/scenarios/router_overhead.py --sizes 2048,225280 --seconds 2 --warmup 0.5 --out build/bench-quick/router_overhead.md

@@ -284,18 +284,24 @@ COUNTERS = ("vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
 def counters(samples):
     """Sums of the COUNTERS over label sets, plus the LoRA adapters seen running/waiting."""
     out = dict.fromkeys(COUNTERS, 0.0)
-    adapters = set()
     for name, labels, value in samples:
         if name in out:
             if name == "vllm:request_success_total" and labels.get("finished_reason") == "abort":
                 out["aborted"] = out.get("aborted", 0.0) + value
                 continue
             out[name] += value
-        elif name == "vllm:lora_requests_info":
+    out["lora_adapters_seen"] = sorted(adapters_of(samples))
+    return out
+
+
+def adapters_of(samples):
+    """The LoRA adapters a server lists running or waiting in `vllm:lora_requests_info`."""
+    adapters = set()
+    for name, labels, _ in samples:
+        if name == "vllm:lora_requests_info":
             for key in ("running_lora_adapters", "waiting_lora_adapters"):
                 adapters.update(a for a in labels.get(key, "").split(",") if a)
-    out["lora_adapters_seen"] = sorted(adapters)
-    return out
+    return adapters
 
 
 class ServerWatch:
@@ -306,6 +312,7 @@ class ServerWatch:
         self.servers = servers
         self.interval = interval
         self.samples = []  # (t, [waiting], [running], [kv])
+        self.adapters = [set() for _ in servers]  # LoRA adapters seen running or waiting
         self._stop = threading.Event()
         self.start_counters = [counters(scrape(s)) for s in servers]
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -316,10 +323,12 @@ class ServerWatch:
         while not self._stop.wait(self.interval):
             row = ([], [], [])
             try:
-                for s in self.servers:
-                    g = {n: v for n, _, v in scrape(s, timeout=2)
+                for i, s in enumerate(self.servers):
+                    samples = scrape(s, timeout=2)
+                    g = {n: v for n, _, v in samples
                          if n in ("vllm:num_requests_waiting", "vllm:num_requests_running",
                                   "vllm:kv_cache_usage_perc")}
+                    self.adapters[i].update(adapters_of(samples))
                     row[0].append(g.get("vllm:num_requests_waiting", 0.0))
                     row[1].append(g.get("vllm:num_requests_running", 0.0))
                     row[2].append(g.get("vllm:kv_cache_usage_perc", 0.0))
@@ -357,7 +366,10 @@ class ServerWatch:
             "waiting_max_one_server": max(waiting_max_server) if waiting_max_server else 0.0,
             "running_mean": sum(running) / len(running) if running else 0.0,
             "kv_usage_mean": sum(kv) / len(kv) if kv else 0.0,
-            "lora_adapters_seen": sorted({a for d in per_server for a in d["lora_adapters_seen"]}),
+            "lora_adapters_seen": sorted({a for d in per_server for a in d["lora_adapters_seen"]}
+                                         | {a for x in self.adapters for a in x}),
+            "adapters_per_server": [sorted(x | set(d["lora_adapters_seen"]))
+                                    for x, d in zip(self.adapters, per_server)],
             "gauge_samples": len(self.samples),
         }
 
