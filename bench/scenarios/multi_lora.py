@@ -57,10 +57,31 @@ class MultiLora(sweep.Scenario):
             "- workload: loadgen multi-lora, %d adapters in tiers weighted %s, prompt %d tokens "
             "(nothing shared), output %d (ignore_eos)" % (
                 args.adapters, args.adapter_weights, args.prompt_tokens, args.output_tokens),
+        ] + self.refusals(results) + [
             "- targets (issue 6): epp-best output tok/s ≥ 1.2 × envoy-round-robin and p90 TTFT "
             "≤ epp-default (the reference default profile, which has no LoRA scorer); epp-best "
             "is examples/configs/prefix-inflight.yaml with `lora-affinity-scorer` weight 4",
         ]
+
+    @staticmethod
+    def refusals(results):
+        """A line per router that failed every request of every rate, with the status."""
+        out = []
+        names = []
+        for pts in results.values():
+            for p in pts:
+                if p["router"] not in names:
+                    names.append(p["router"])
+        for name in names:
+            rows = [p for pts in results.values() for p in pts if p["router"] == name]
+            if rows and all("summary" in p and p["summary"]["succeeded"] == 0 for p in rows):
+                status = sorted({k for p in rows
+                                 for k in p["summary"].get("errors_by_status", {})})
+                out.append("- %s answered none of the adapter requests (status %s): it routes by "
+                           "the model name and knows only the base model of each worker, not "
+                           "the adapters the workers list in /v1/models (its log: \"No worker "
+                           "serves model ... model_id=adapter-N\")" % (name, ", ".join(status)))
+        return out
 
     def ratio_lines(self, pts, peers):
         by = sweep.by_router(pts)
