@@ -326,7 +326,9 @@ def write_plots(sc, args, results):
         for r in routers:
             pts = []
             for rate in sorted(results):
-                p = next((p for p in results[rate] if p["router"] == r and "summary" in p), None)
+                # a row that served nothing has no latencies to plot (loadgen reports 0)
+                p = next((p for p in results[rate] if p["router"] == r and "summary" in p
+                          and p["summary"]["succeeded"] > 0), None)
                 if p is not None:
                     pts.append((rate, fn(p)))
             out[r] = pts
