@@ -134,6 +134,18 @@ def scripts_dirty():
         sorted({l[3:].strip() for l in out.splitlines()}))
 
 
+def run_meta(title, cmd, started, elapsed):
+    """What a scenario report's header says about its run (kept in the result JSON, so
+    --report-only can rewrite the report without running anything)."""
+    header = report_header(title, cmd)
+    dirty = scripts_dirty()
+    if dirty:
+        header.append("- scenario scripts: %s" % dirty)
+    return {"header": header, "started": started, "elapsed": elapsed,
+            "loadgen": os.path.relpath(loadgen_bin(), ROOT), "envoy": envoy_version(),
+            "versions": ", ".join("%s %s" % kv for kv in package_versions().items())}
+
+
 def meta_from_report(md_path):
     """The header lines (title … machine), start time and runtime of an existing report, for
     rewriting a report whose JSON predates the stored header."""

@@ -84,14 +84,7 @@ TITLE = "Scenario 4: router overhead over a direct connection (instant modelsim 
 
 def run_meta(started, elapsed):
     cmd = " ".join([".venv/bin/python", "bench/scenarios/router_overhead.py"] + sys.argv[1:])
-    header = common.report_header(TITLE, cmd)
-    dirty = common.scripts_dirty()
-    if dirty:
-        header.append("- scenario scripts: %s" % dirty)
-    return {"header": header, "started": started, "elapsed": elapsed,
-            "loadgen": os.path.relpath(common.loadgen_bin(), common.ROOT),
-            "envoy": common.envoy_version(),
-            "versions": ", ".join("%s %s" % kv for kv in common.package_versions().items())}
+    return common.run_meta(TITLE, cmd, started, elapsed)
 
 
 def report_only(args):

@@ -300,18 +300,6 @@ def router_warnings(results):
     return out
 
 
-def run_meta(sc, cmd, started, elapsed):
-    """What the report header says about this run (kept in the JSON for --report-only)."""
-    header = common.report_header(sc.title, cmd)
-    dirty = common.scripts_dirty()
-    if dirty:
-        header.append("- scenario scripts: %s" % dirty)
-    return {"header": header, "started": started, "elapsed": elapsed,
-            "loadgen": os.path.relpath(common.loadgen_bin(), common.ROOT),
-            "envoy": common.envoy_version(),
-            "versions": ", ".join("%s %s" % kv for kv in common.package_versions().items())}
-
-
 def plot_paths(out):
     base = os.path.splitext(out)[0]
     return base + "_latency.png", base + "_throughput.png"
@@ -404,7 +392,7 @@ def main(sc):
             elapsed = time.monotonic() - t_start
             cmd = " ".join([".venv/bin/python", "bench/scenarios/%s.py" % sc.script]
                            + sys.argv[1:])
-            write_report(sc, args, results, run_meta(sc, cmd, started, elapsed))
+            write_report(sc, args, results, common.run_meta(sc.title, cmd, started, elapsed))
             try:
                 write_plots(sc, args, results)
             except Exception as e:  # noqa: BLE001 - the tables matter more than the plots
