@@ -293,14 +293,20 @@ int Run(int argc, char** argv) {
   // Admin HTTP on --metrics-port: what epp sees of every endpoint.
   net::HttpServer admin(
       opts->bind_address, static_cast<uint16_t>(opts->metrics_port),
-      [&datastore, &scraper, &kube](const std::string&, const std::string& target) {
+      [&datastore, &scraper, &kube, &service](const std::string&, const std::string& target) {
         std::string path = target.substr(0, target.find('?'));
         if (path == "/debug/kubernetes" && kube) {
           return net::HttpResponse{200, "application/json", kube->DebugJson()};
         }
+        if (path == "/debug/extproc") {
+          // A stream lives as long as its request (until the response ends when responses are
+          // processed), so this is the number of requests epp is routing or watching.
+          return net::HttpResponse{200, "application/json",
+                                   StrCat("{\"active_streams\":", service.active_streams(), "}\n")};
+        }
         if (path != "/debug/endpoints") {
           return net::HttpResponse{404, "text/plain; charset=utf-8",
-                                   "not found; try /debug/endpoints\n"};
+                                   "not found; try /debug/endpoints or /debug/extproc\n"};
         }
         auto statuses =
             scraper ? scraper->Statuses() : std::map<std::string, datalayer::ScrapeStatus>{};
