@@ -11,6 +11,8 @@ Routers (one row each; `make_router(name)`):
                         examples/configs/gie-default.yaml (the reference's default profile)
   epp-best              Envoy + epp with examples/configs/prefix-inflight.yaml
   epp-default-noresp    epp-default with --process-responses=false (not a default row)
+  epp-best-lean         epp-best, Envoy sending epp no response body (harness.LEAN_MODE; not a
+                        default row)
   sglang-router         PyPI sglang-router (python -m sglang_router.launch_router), cache_aware
   smg                   PyPI smg (python -m smg launch), cache_aware
   vllm-router-cache-aware, vllm-router-power-of-two
@@ -530,10 +532,11 @@ class EnvoyEpp(Router):
     def cpu_parts(self):
         return {p.name: p.pid for p in reversed(self.procs)}  # Envoy first, then epp
 
-    def __init__(self, name, profile, concurrency, epp_args=()):
+    def __init__(self, name, profile, concurrency, epp_args=(), body_mode="full_duplex"):
         super().__init__()
         self.name, self.profile, self.concurrency = name, profile, concurrency
         self.epp_args = list(epp_args)
+        self.body_mode = body_mode
 
     def start(self, workdir, servers):
         import yaml
@@ -562,16 +565,16 @@ class EnvoyEpp(Router):
         harness.wait_until(lambda: harness.tcp_connectable("127.0.0.1", grpc),
                            "epp gRPC port", procs=[epp])
         self.port = harness.free_port()
-        boot = harness.render_envoy_bootstrap("full_duplex", False, grpc,
+        boot = harness.render_envoy_bootstrap(self.body_mode, False, grpc,
                                               admin_port=harness.free_port(),
                                               listener_port=self.port)
         hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         hcm["typed_config"].pop("access_log", None)  # no per-request logging in a benchmark
         self.procs.append(start_envoy(d, "envoy", boot, self.concurrency))
-        self.cmdline = ("envoy --concurrency %d (harness.render_envoy_bootstrap full_duplex, "
+        self.cmdline = ("envoy --concurrency %d (harness.render_envoy_bootstrap %s, "
                         "access log off) + build/bin/epp --secure-serving=false --config-file "
                         "<%s, file-discovery path set to the servers>%s" % (
-                            self.concurrency, self.profile,
+                            self.concurrency, self.body_mode, self.profile,
                             (" " + " ".join(self.epp_args)) if self.epp_args else ""))
 
 
@@ -621,9 +624,11 @@ class PeerRouter(Router):
 
 ROUTER_NAMES = ("envoy-round-robin", "envoy-least-request", "epp-default", "epp-best",
                 "sglang-router", "smg", "vllm-router-cache-aware", "vllm-router-power-of-two")
-# Also known to make_router, not in the default rows of scenario 1: epp-default-noresp (the
+# Also known to make_router, not in the default rows of scenarios 1-3: epp-default-noresp (the
 # reference default profile with --process-responses=false: Envoy sends the answer straight to
-# the client; the cheapest epp configuration).
+# the client and epp never learns when a request ends) and epp-best-lean (epp-best behind an
+# Envoy that sends epp the response headers only and keeps the stream open until the response
+# ends: harness.LEAN_MODE).
 
 
 def make_router(name, envoy_concurrency=2):
@@ -635,6 +640,9 @@ def make_router(name, envoy_concurrency=2):
         return EnvoyEpp(name, "examples/configs/gie-default.yaml", envoy_concurrency)
     if name == "epp-best":
         return EnvoyEpp(name, "examples/configs/prefix-inflight.yaml", envoy_concurrency)
+    if name == "epp-best-lean":
+        return EnvoyEpp(name, "examples/configs/prefix-inflight.yaml", envoy_concurrency,
+                        body_mode=harness.LEAN_MODE)
     if name == "epp-default-noresp":
         return EnvoyEpp(name, "examples/configs/gie-default.yaml", envoy_concurrency,
                         ["--process-responses=false"])
@@ -693,7 +701,7 @@ def errors_text(summary):
 
 
 _STYLE = {}
-_FIXED = ("direct",) + ROUTER_NAMES + ("epp-default-noresp",)
+_FIXED = ("direct",) + ROUTER_NAMES + ("epp-default-noresp", "epp-best-lean")
 
 
 def _style(label):

@@ -43,6 +43,7 @@ class Scenario:
     rates = ""           # default --rates
     seconds = 18.0       # default --seconds
     sim_args = ""        # default --sim-args
+    routers = DEFAULT_ROUTERS  # default --routers
     plot_title = ""
 
     def add_args(self, ap):
@@ -82,7 +83,7 @@ def parse_args(sc):
     ap.add_argument("--seconds", type=float, default=sc.seconds,
                     help="arrivals for this many simulated seconds per point (loadgen --duration)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--routers", default=DEFAULT_ROUTERS)
+    ap.add_argument("--routers", default=sc.routers)
     ap.add_argument("--sim-args", default=sc.sim_args, help="extra modelsim flags (costs)")
     ap.add_argument("--envoy-concurrency", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=240,
