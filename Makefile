@@ -56,4 +56,5 @@ bench-quick: build
 	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 32 --seconds 8 --out build/bench-quick/prefix_heavy.md
 	$(VENV)/bin/python bench/scenarios/multi_lora.py --rates 30 --seconds 8 --out build/bench-quick/multi_lora.md
 	$(VENV)/bin/python bench/scenarios/no_sharing.py --rates 10 --seconds 8 --out build/bench-quick/no_sharing.md
+	$(VENV)/bin/python bench/scenarios/streaming_cost.py --rates 8 --seconds 5 --out build/bench-quick/streaming_cost.md
 	$(VENV)/bin/python bench/scenarios/router_overhead.py --sizes 2048,225280 --seconds 2 --warmup 0.5 --out build/bench-quick/router_overhead.md

@@ -58,8 +58,9 @@ echo "wrote $out/scheduling.md"
 .venv/bin/python bench/modelsim_cost.py --seconds "${BENCH_SECONDS:-10}"
 bash bench/clustersim_sweep.sh
 # Real-time scenarios with the PyPI peers (installed into .venv from bench/requirements.txt by
-# the scripts): about 15, 12, 12 and 7 minutes.
+# the scripts): about 15, 10, 22, 8 and 7 minutes.
 .venv/bin/python bench/scenarios/prefix_heavy.py
 .venv/bin/python bench/scenarios/multi_lora.py
 .venv/bin/python bench/scenarios/no_sharing.py
+.venv/bin/python bench/scenarios/streaming_cost.py
 .venv/bin/python bench/scenarios/router_overhead.py

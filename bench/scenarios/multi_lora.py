@@ -9,7 +9,7 @@ adapter on few servers saves those loads; one that spreads every adapter everywh
 The sweep itself is bench/scenarios/sweep.py.
 
 Writes bench/results/multi_lora.md (+ .json and PNG plots). Run:
-    .venv/bin/python bench/scenarios/multi_lora.py              (about 12 minutes)
+    .venv/bin/python bench/scenarios/multi_lora.py              (about 10 minutes)
 """
 import os
 import sys

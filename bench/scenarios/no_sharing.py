@@ -9,7 +9,7 @@ then wins only by balancing load. The target is no regression: epp within 5% of 
 least-request. The sweep itself is bench/scenarios/sweep.py.
 
 Writes bench/results/no_sharing.md (+ .json and PNG plots). Run:
-    .venv/bin/python bench/scenarios/no_sharing.py              (about 12 minutes)
+    .venv/bin/python bench/scenarios/no_sharing.py              (about 22 minutes)
 """
 import os
 import sys
