@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "common/strings.h"
+#include "net/accept_loop.h"
 
 namespace epp::net {
 
@@ -80,15 +81,11 @@ struct HttpServer::Impl {
       : bind_address(std::move(bind)), port(port), handler(std::move(handler)), acceptor(io) {}
 
   void Accept() {
-    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == boost::asio::error::operation_aborted) return;
-        EPP_LOG_WARN("admin server: accept failed: {}", ec.message());
-      } else {
-        std::make_shared<Session>(std::move(socket), handler)->Read();
-      }
-      Accept();
-    });
+    const Handler& h = handler;
+    AcceptLoop(
+        acceptor,
+        [&h](tcp::socket socket) { std::make_shared<Session>(std::move(socket), h)->Read(); },
+        "admin server");
   }
 
   std::string bind_address;

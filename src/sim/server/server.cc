@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "common/logging.h"
 #include "common/strings.h"
+#include "net/accept_loop.h"
 
 namespace epp::sim {
 
@@ -639,19 +640,15 @@ absl::StatusOr<uint16_t> ModelServer::Start() {
                                          impl_->config.port, ": ", ec.message()));
   }
   uint16_t port = acc.local_endpoint().port();
-  struct Acceptor {
-    static void Loop(ModelServer::Impl* impl) {
-      impl->acceptor.async_accept([impl](beast::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!ec) {
-          socket.set_option(tcp::no_delay(true), ec);
-          std::make_shared<Session>(std::move(socket), impl)->Read();
-        }
-        Loop(impl);
-      });
-    }
-  };
-  Acceptor::Loop(impl_.get());
+  ModelServer::Impl* impl = impl_.get();
+  net::AcceptLoop(
+      acc,
+      [impl](tcp::socket socket) {
+        beast::error_code nodelay_ec;
+        socket.set_option(tcp::no_delay(true), nodelay_ec);
+        std::make_shared<Session>(std::move(socket), impl)->Read();
+      },
+      "modelsim");
   impl_->thread = std::thread([this] { impl_->io.run(); });
   return port;
 }
