@@ -11,8 +11,8 @@ Routers (one row each; `make_router(name)`):
                         examples/configs/gie-default.yaml (the reference's default profile)
   epp-best              Envoy + epp with examples/configs/prefix-inflight.yaml
   epp-default-noresp    epp-default with --process-responses=false (not a default row)
-  epp-best-lean         epp-best, Envoy sending epp no response body (harness.LEAN_MODE; not a
-                        default row)
+  epp-best-lean         epp-best, Envoy sending epp nothing of the response but its end
+                        (harness.LEAN_MODE; not a default row)
   sglang-router         PyPI sglang-router (python -m sglang_router.launch_router), cache_aware
   smg                   PyPI smg (python -m smg launch), cache_aware
   vllm-router-cache-aware, vllm-router-power-of-two
@@ -627,7 +627,7 @@ ROUTER_NAMES = ("envoy-round-robin", "envoy-least-request", "epp-default", "epp-
 # Also known to make_router, not in the default rows of scenarios 1-3: epp-default-noresp (the
 # reference default profile with --process-responses=false: Envoy sends the answer straight to
 # the client and epp never learns when a request ends) and epp-best-lean (epp-best behind an
-# Envoy that sends epp the response headers only and keeps the stream open until the response
+# Envoy that sends epp nothing of the response and keeps the stream open until the response
 # ends: harness.LEAN_MODE).
 
 

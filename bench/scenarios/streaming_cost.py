@@ -5,8 +5,8 @@ Every router in front of the same modelsim servers streaming completions (ShareG
 lengths, capped), at a fixed Poisson rate: the router's CPU (utime+stime of its processes) per
 output token and per request, next to Envoy alone. Envoy + epp rows: the reference's
 configuration (responses through epp in FULL_DUPLEX_STREAMED: two gRPC messages per streamed
-chunk) and the lean one (harness.LEAN_MODE: epp gets the response headers only and learns the
-end of the response from the stream's end). The sweep itself is bench/scenarios/sweep.py.
+chunk) and the lean one (harness.LEAN_MODE: Envoy sends epp nothing of the response, and epp
+learns the end of the response from the stream's end). The sweep itself is bench/scenarios/sweep.py.
 
 Writes bench/results/streaming_cost.md (+ .json and PNG plots). Run:
     .venv/bin/python bench/scenarios/streaming_cost.py          (about 8 minutes)
@@ -51,10 +51,10 @@ class StreamingCost(sweep.Scenario):
             "one SSE event, which a router relays as it comes" % (
                 args.max_input_tokens, args.max_output_tokens),
             "- rows: %s; epp-best-lean = epp-best behind an Envoy whose ext_proc filter sends "
-            "the response headers only (`response_body_mode: NONE`, `response_trailer_mode: "
-            "SEND`; tests/e2e/harness.py LEAN_MODE), which keeps the stream open until the "
-            "response ends, so epp's in-flight accounting still sees each request's end "
-            "(tests/e2e/test_lean_responses.py)" % ", ".join(ROUTERS),
+            "nothing of the response (`response_header_mode: SKIP`, `response_body_mode: NONE`) "
+            "but keeps the stream open until the response ends (`response_trailer_mode: SEND`; "
+            "tests/e2e/harness.py LEAN_MODE), so epp's in-flight accounting still sees each "
+            "request's end (tests/e2e/test_lean_responses.py)" % ", ".join(ROUTERS),
             "- the table that matters is \"Where we land\": CPU per output token and per request "
             "of each router's processes, and the ratio to Envoy alone (%s)" % BASELINE,
         ]

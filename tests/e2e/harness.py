@@ -379,7 +379,7 @@ ACCESS_LOG_FORMAT = (
 
 BODY_MODES = ("full_duplex", "buffered")
 # Not in BODY_MODES (the tests parametrized over those expect response bodies through epp):
-# requests as full_duplex, responses without their body (see processing_mode).
+# requests as full_duplex, of the response only its end (see processing_mode).
 LEAN_MODE = "full_duplex_lean"
 
 
@@ -394,14 +394,15 @@ def processing_mode(body_mode):
             "response_trailer_mode": "SEND",
         }
     if body_mode == LEAN_MODE:
-        # The request as GIE sends it; of the response only the headers, and the trailers mode
-        # SEND, which keeps the ext_proc stream open until the response ends (Envoy half-closes
-        # it then, trailers or not): epp sees the request end without a message per chunk.
+        # The request as GIE sends it; nothing of the response but the trailers mode SEND,
+        # which keeps the ext_proc stream open until the response ends (Envoy half-closes it
+        # then, trailers or not): epp sees the request end without a message per chunk and
+        # without a round trip on the response's way to the client.
         return {
             "request_header_mode": "SEND",
             "request_body_mode": "FULL_DUPLEX_STREAMED",
             "request_trailer_mode": "SEND",
-            "response_header_mode": "SEND",
+            "response_header_mode": "SKIP",
             "response_body_mode": "NONE",
             "response_trailer_mode": "SEND",
         }
