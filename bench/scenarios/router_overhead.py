@@ -28,8 +28,8 @@ import common  # noqa: E402
 # Bytes of loadgen's completions body around the prompt ({"model": ..., "prompt": "...",
 # "max_tokens": 1, "ignore_eos": true, "stream": true, "stream_options": {...}}).
 BODY_WRAPPER = 143
-DEFAULT_ROUTERS = ("envoy-round-robin,epp-best,epp-default-noresp,sglang-router,smg,"
-                   "vllm-router-cache-aware,vllm-router-power-of-two")
+DEFAULT_ROUTERS = ("envoy-round-robin,epp-best,epp-best-lean,epp-default-noresp,sglang-router,"
+                   "smg,vllm-router-cache-aware,vllm-router-power-of-two")
 INSTANT = ["--sim-step-base-ms", "0", "--sim-prefill-ms-per-token", "0",
            "--sim-decode-ms-per-seq", "0", "--sim-frontend-overhead-ms", "0",
            "--no-enable-prefix-caching", "--max-num-batched-tokens", "1048576",
@@ -209,8 +209,11 @@ def write_report(args, results, notes, sizes, concs, meta):
         "router can be faster than direct and `added` goes negative; the routers compare with "
         "each other on the same 4 servers either way (the verdict compares their E2E directly)",
         "- envoy-round-robin is Envoy alone (no picking): the floor for any Envoy-based path; "
+        "epp-best-lean is epp-best behind an Envoy that sends epp nothing of the response but "
+        "keeps the stream open until it ends (README, \"Lean responses\"); "
         "epp-default-noresp is the reference default profile with --process-responses=false "
-        "(Envoy streams the answer straight to the client, epp sees only the request)",
+        "(Envoy streams the answer straight to the client, epp sees only the request and never "
+        "its end)",
         "- the machine is shared: other jobs (builds, tests) may have been running",
     ]
     lines += [l for l in meta["header"] if l.startswith("- scenario scripts:")] + [""]
