@@ -21,6 +21,7 @@ Every router listens on 127.0.0.1 and is told the servers' addresses directly (e
 file-discovery endpoints file). No per-request logging anywhere (Envoy without access log at
 level warning, epp at its default -v 2, the peers at --log-level warn/warning).
 """
+import argparse
 import datetime
 import http.client
 import importlib.metadata
@@ -146,6 +147,20 @@ def run_meta(title, cmd, started, elapsed):
     return {"header": header, "started": started, "elapsed": elapsed,
             "loadgen": os.path.relpath(loadgen_bin(), ROOT), "envoy": envoy_version(),
             "versions": ", ".join("%s %s" % kv for kv in package_versions().items())}
+
+
+def load_saved(args):
+    """For --report-only: (the saved result JSON, its run's args with --out kept, its meta with
+    a note when the scenario scripts changed since)."""
+    with open(args.report_only) as f:
+        saved = json.load(f)
+    run_args = argparse.Namespace(**saved["args"])
+    run_args.out = args.out
+    meta = saved.get("meta") or meta_from_report(args.out)
+    dirty = scripts_dirty()
+    if dirty and not any(l.startswith("- scenario scripts:") for l in meta["header"]):
+        meta["header"].append("- scenario scripts: %s" % dirty)
+    return saved, run_args, meta
 
 
 def meta_from_report(md_path):

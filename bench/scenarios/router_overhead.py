@@ -88,18 +88,10 @@ def run_meta(started, elapsed):
 
 
 def report_only(args):
-    json_path = args.report_only
-    with open(json_path) as f:
-        saved = json.load(f)
-    out = args.out
-    args = argparse.Namespace(**saved["args"])
-    args.out = out
+    json_path, out = args.report_only, args.out
+    saved, args, meta = common.load_saved(args)
     results = {row: {tuple(int(x) for x in k.split("/")): v for k, v in pts.items()}
                for row, pts in saved["results"].items()}
-    meta = saved.get("meta") or common.meta_from_report(out)
-    dirty = common.scripts_dirty()
-    if dirty and not any(l.startswith("- scenario scripts:") for l in meta["header"]):
-        meta["header"].append("- scenario scripts: %s" % dirty)
     sizes = [int(x) for x in args.sizes.split(",") if x]
     concs = [int(x) for x in args.concurrency.split(",") if x]
     write_report(args, results, saved.get("notes", {}), sizes, concs, meta)

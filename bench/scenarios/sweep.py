@@ -337,19 +337,11 @@ def write_plots(sc, args, results):
 
 def report_only(sc, args):
     json_path = args.report_only
-    with open(json_path) as f:
-        saved = json.load(f)
-    out = args.out
-    args = argparse.Namespace(**saved["args"])
-    args.out = out
+    saved, args, meta = common.load_saved(args)
     results = {float(k): v for k, v in saved["results"].items()}
-    meta = saved.get("meta") or common.meta_from_report(args.out)
-    dirty = common.scripts_dirty()
-    if dirty and not any(l.startswith("- scenario scripts:") for l in meta["header"]):
-        meta["header"].append("- scenario scripts: %s" % dirty)
     write_report(sc, args, results, meta)
     write_plots(sc, args, results)
-    common.log("rewrote %s (and its plots) from %s" % (out, json_path))
+    common.log("rewrote %s (and its plots) from %s" % (args.out, json_path))
 
 
 def main(sc):
