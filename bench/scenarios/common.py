@@ -23,7 +23,6 @@ level warning, epp at its default -v 2, the peers at --log-level warn/warning).
 """
 import argparse
 import datetime
-import http.client
 import importlib.metadata
 import json
 import os

@@ -51,8 +51,8 @@ class MultiLora(sweep.Scenario):
         return [
             "- LoRA: every server registers the %d adapters, batches at most %d distinct ones "
             "and keeps as many in its CPU cache (vLLM's default `--max-cpu-loras`); loading an "
-            "adapter it does not hold costs modelsim's `--sim-lora-load-ms` (200 ms), bringing "
-            "a cached one into a slot `--sim-lora-activate-ms` (5 ms)" % (
+            "adapter it does not hold costs modelsim's `--sim-lora-load-ms` (default 200 ms), "
+            "bringing a cached one into a slot `--sim-lora-activate-ms` (default 5 ms)" % (
                 args.adapters, args.max_loras),
             "- workload: loadgen multi-lora, %d adapters in tiers weighted %s, prompt %d tokens "
             "(nothing shared), output %d (ignore_eos)" % (
@@ -76,11 +76,15 @@ class MultiLora(sweep.Scenario):
             rows = [p for pts in results.values() for p in pts if p["router"] == name]
             if rows and all("summary" in p and p["summary"]["succeeded"] == 0 for p in rows):
                 status = sorted({k for p in rows
-                                 for k in p["summary"].get("errors_by_status", {})})
-                out.append("- %s answered none of the adapter requests (status %s): it routes by "
-                           "the model name and knows only the base model of each worker, not "
-                           "the adapters the workers list in /v1/models (its log: \"No worker "
-                           "serves model ... model_id=adapter-N\")" % (name, ", ".join(status)))
+                                 for k in p["summary"].get("errors_by_status", {})}) or ["none"]
+                line = "- %s answered none of the adapter requests (status %s)" % (
+                    name, ", ".join(status))
+                if any("No worker serves model" in l for p in rows
+                       for l in p.get("router_log") or []):
+                    line += (": it routes by the model name and knows only the base model of "
+                             "each worker, not the adapters the workers list in /v1/models (its "
+                             "log: \"No worker serves model ... model_id=adapter-N\")")
+                out.append(line)
         return out
 
     def ratio_lines(self, pts, peers):
@@ -127,11 +131,12 @@ class MultiLora(sweep.Scenario):
                 if dflt else None
             f_p = sweep.ratio(b["ttft_ms"]["p90"], peer["summary"]["ttft_ms"]["p90"]) \
                 if peer else None
+            ok = sweep.complete(best)  # a row with failed requests meets no target
             rows.append(["%g" % rate,
                          "%.2f×" % t_rr if t_rr is not None else "—",
-                         sweep.met(t_rr, lambda v: v is not None and v >= 1.2),
+                         sweep.met(t_rr, lambda v: ok and v is not None and v >= 1.2),
                          "%.3f×" % f_d if f_d is not None else "—",
-                         sweep.met(f_d, lambda v: v is not None and v <= 1.0),
+                         sweep.met(f_d, lambda v: ok and v is not None and v <= 1.0),
                          "%s %.3f×" % (peer["router"], f_p) if peer else "—"])
         return common.md_table(["rate", "output tok/s vs round-robin", "≥ 1.2×",
                                 "p90 TTFT vs epp-default", "≤ 1×",

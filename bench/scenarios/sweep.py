@@ -162,21 +162,28 @@ def fmt_s(ms):
     return "%.3f s" % (ms / 1000.0) if ms >= 1000 else "%.0f ms" % ms
 
 
-def completed(points, names):
-    """Rows of `names` that ran; those that completed every request if any did."""
-    cands = [p for p in points if p["router"] in names and "summary" in p]
-    full = [p for p in cands if p["summary"]["failed"] == 0]
-    return full or cands
+def served(p):
+    """A row that ran and answered at least one request (a row that served nothing has
+    loadgen's zero latencies, which must not win a comparison)."""
+    return "summary" in p and p["summary"]["succeeded"] > 0
 
 
 def best_peer(points, peers):
-    """The peer row with the lowest p90 TTFT among those that completed every request."""
-    cands = completed(points, peers)
-    return min(cands, key=lambda p: p["summary"]["ttft_ms"]["p90"]) if cands else None
+    """The peer row with the lowest p90 TTFT, preferring rows that completed every request."""
+    cands = [p for p in points if p["router"] in peers and served(p)]
+    return min(cands, key=lambda p: (p["summary"]["failed"] > 0,
+                                     p["summary"]["ttft_ms"]["p90"])) if cands else None
 
 
 def by_router(points):
-    return {p["router"]: p for p in points if "summary" in p}
+    """Rows that served requests, by router; a row with failures is kept (its ratios are
+    marked by complete())."""
+    return {p["router"]: p for p in points if served(p)}
+
+
+def complete(p):
+    """True when the row answered every request: only then can it meet a target."""
+    return p["summary"]["failed"] == 0
 
 
 def ratio(a, b):
