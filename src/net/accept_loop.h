@@ -6,8 +6,11 @@
 // failure, logs the first failure of a streak and the recovery once, and counts the failures.
 //
 // Thread-safety: everything runs on the acceptor's executor (one io_context thread); the
-// returned stats may be read from any thread. Lifetime: the loop ends when the acceptor is
-// closed or its io_context stopped; the state is owned by the pending handlers.
+// returned stats may be read from any thread. Lifetime: the state is owned by the pending
+// handlers. The loop ends when the acceptor is closed (on its executor) — at once, or when a
+// pending pause ends; stopping the io_context only suspends it. The acceptor must outlive the
+// loop's handlers: destroy it only after its io_context has stopped running, as a server that
+// stops its io_context and then destroys its members does.
 #ifndef EPP_NET_ACCEPT_LOOP_H_
 #define EPP_NET_ACCEPT_LOOP_H_
 

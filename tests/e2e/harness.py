@@ -381,6 +381,9 @@ BODY_MODES = ("full_duplex", "buffered")
 # Not in BODY_MODES (the tests parametrized over those expect response bodies through epp):
 # requests as full_duplex, of the response only its end (see processing_mode).
 LEAN_MODE = "full_duplex_lean"
+# LEAN_MODE with response_trailer_mode SKIP: Envoy ends the ext_proc stream once the request is
+# routed (the negative control of tests/e2e/test_lean_responses.py; do not use it).
+LEAN_MODE_NO_TRAILERS = "full_duplex_lean_no_trailers"
 
 
 def processing_mode(body_mode):
@@ -393,6 +396,8 @@ def processing_mode(body_mode):
             "response_body_mode": "FULL_DUPLEX_STREAMED",
             "response_trailer_mode": "SEND",
         }
+    if body_mode == LEAN_MODE_NO_TRAILERS:
+        return dict(processing_mode(LEAN_MODE), response_trailer_mode="SKIP")
     if body_mode == LEAN_MODE:
         # The request as GIE sends it; nothing of the response but the trailers mode SEND,
         # which keeps the ext_proc stream open until the response ends (Envoy half-closes it
@@ -415,8 +420,8 @@ def processing_mode(body_mode):
             "response_body_mode": "NONE",
             "response_trailer_mode": "SKIP",
         }
-    raise ValueError("body_mode must be one of %s, not %r" % (BODY_MODES + (LEAN_MODE,),
-                                                               body_mode))
+    raise ValueError("body_mode must be one of %s, not %r" % (
+        BODY_MODES + (LEAN_MODE, LEAN_MODE_NO_TRAILERS), body_mode))
 
 
 def _http_connection_manager(http_filters, cluster):

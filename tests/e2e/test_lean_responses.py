@@ -40,18 +40,20 @@ def wait_active(stack, want, timeout=5.0):
         time.sleep(0.02)
 
 
-def stream_and_watch(stack, env):
-    """Streams one completion through `env`; while its events arrive, samples epp's active
-    streams. Returns (events, samples taken between the first and the last event)."""
+def stream_and_watch(stack, env, trailers=False):
+    """Streams one completion through `env`; while its first events arrive, samples epp's
+    active streams. Returns (events, samples)."""
     assert wait_active(stack, 0) == 0
     conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=60)
     events, during = [], []
+    headers = {"content-type": "application/json", "x-backend-chunks": str(CHUNKS),
+               "x-backend-interval-ms": str(INTERVAL_MS)}
+    if trailers:
+        headers["x-backend-trailers"] = "1"
     try:
         conn.request("POST", "/v1/completions",
                      body=completion_body(prompt="lean %s" % env.name, stream=True),
-                     headers={"content-type": "application/json",
-                              "x-backend-chunks": str(CHUNKS),
-                              "x-backend-interval-ms": str(INTERVAL_MS)})
+                     headers=headers)
         r = conn.getresponse()
         assert r.status == 200
         while True:
@@ -60,17 +62,19 @@ def stream_and_watch(stack, env):
                 break
             if line.startswith(b"data: "):
                 events.append(line.strip())
-                if len(events) < CHUNKS - 1:  # the first events: the response is under way
+                if len(events) <= 4:  # the response has more than a second to go
                     during.append(active_streams(stack))
     finally:
         conn.close()
     return events, during
 
 
-@pytest.mark.parametrize("body_mode", [harness.LEAN_MODE, "full_duplex"])
-def test_stream_lives_until_the_response_ends(stack, body_mode):
+@pytest.mark.parametrize("body_mode,trailers", [(harness.LEAN_MODE, False),
+                                                 (harness.LEAN_MODE, True),
+                                                 ("full_duplex", False)])
+def test_stream_lives_until_the_response_ends(stack, body_mode, trailers):
     env = stack.serving_envoy(body_mode)
-    events, during = stream_and_watch(stack, env)
+    events, during = stream_and_watch(stack, env, trailers)
     assert events and events[-1] == b"data: [DONE]", events[-3:]
     assert len(events) >= CHUNKS, events
     # While the response streams, its ext_proc stream is open (epp counts the request as in
@@ -78,6 +82,15 @@ def test_stream_lives_until_the_response_ends(stack, body_mode):
     assert during and all(n == 1 for n in during), during
     # And it ends with the response (not held open by anything else).
     assert wait_active(stack, 0) == 0, stack.tails()
+
+
+def test_without_trailers_mode_send_the_stream_ends_early(stack):
+    """The negative control: with response_trailer_mode SKIP Envoy ends the stream once the
+    request is routed, so epp would count the request as over while it still streams."""
+    env = stack.serving_envoy(harness.LEAN_MODE_NO_TRAILERS)
+    events, during = stream_and_watch(stack, env)
+    assert events and events[-1] == b"data: [DONE]", events[-3:]
+    assert during and all(n == 0 for n in during), during
 
 
 def test_lean_sends_nothing_of_the_response_to_epp(stack):
