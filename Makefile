@@ -48,13 +48,14 @@ fmt:
 clean:
 	rm -rf build
 
-# A short run of the scenario benchmarks (bench/scenarios/README.md) into build/bench-quick/:
-# scenarios 1-3 at one rate each, scenario 4 at two body sizes. The full runs write
-# bench/results/.
+# A short run of the scenario benchmarks (bench/scenarios/README.md) into build/bench-quick/,
+# about 5 minutes: every scenario at one rate (two body sizes for the overhead) with Envoy
+# round-robin, epp and the cheapest or best peer. The full runs (make bench) write bench/results/.
+QUICK_ROUTERS := envoy-round-robin,epp-best,sglang-router
 .PHONY: bench-quick
 bench-quick: build
-	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 32 --seconds 8 --out build/bench-quick/prefix_heavy.md
-	$(VENV)/bin/python bench/scenarios/multi_lora.py --rates 30 --seconds 8 --out build/bench-quick/multi_lora.md
-	$(VENV)/bin/python bench/scenarios/no_sharing.py --rates 10 --seconds 8 --out build/bench-quick/no_sharing.md
-	$(VENV)/bin/python bench/scenarios/streaming_cost.py --rates 8 --seconds 5 --out build/bench-quick/streaming_cost.md
-	$(VENV)/bin/python bench/scenarios/router_overhead.py --sizes 2048,225280 --seconds 2 --warmup 0.5 --out build/bench-quick/router_overhead.md
+	$(VENV)/bin/python bench/scenarios/prefix_heavy.py --rates 32 --seconds 8 --routers $(QUICK_ROUTERS) --out build/bench-quick/prefix_heavy.md
+	$(VENV)/bin/python bench/scenarios/multi_lora.py --rates 30 --seconds 8 --routers $(QUICK_ROUTERS) --out build/bench-quick/multi_lora.md
+	$(VENV)/bin/python bench/scenarios/no_sharing.py --rates 7 --seconds 8 --routers $(QUICK_ROUTERS) --out build/bench-quick/no_sharing.md
+	$(VENV)/bin/python bench/scenarios/streaming_cost.py --rates 8 --seconds 5 --routers $(QUICK_ROUTERS),epp-best-lean --out build/bench-quick/streaming_cost.md
+	$(VENV)/bin/python bench/scenarios/router_overhead.py --sizes 2048,225280 --seconds 2 --warmup 0.5 --routers envoy-round-robin,epp-best,epp-best-lean,vllm-router-power-of-two --out build/bench-quick/router_overhead.md
