@@ -11,6 +11,7 @@
 #include "extproc/protocol_keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "scheduling/plugins/inflight_load_producer.h"
 #include "scheduling/plugins/pickers.h"
 #include "scheduling/plugins/single_profile_handler.h"
 #include "testing/scheduler_from_yaml.h"
@@ -962,6 +963,77 @@ TEST_F(ResponseRewriteTest, BufferedWithoutContentLengthSetsNone) {
   const auto& common = out[0].response_body().response();
   EXPECT_EQ(common.body_mutation().body(), R"({"model":"llama"})");
   EXPECT_EQ(FindSet(common.header_mutation(), "content-length"), nullptr);
+}
+
+// A request stays in flight (inflight-load-producer, which token-load-scorer reads) until the
+// response ends. Envoy's lean response configuration (response headers SKIP, body NONE,
+// trailers SEND) sends nothing of the response and half-closes the stream when it ends, so the
+// end of the stream, i.e. the handler going away, is that request's end.
+class InflightReleaseTest : public StreamHandlerTest {
+ protected:
+  InflightReleaseTest() {
+    auto built = ::epp::testing::SchedulerFromYaml(
+        "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n- type: inflight-load-producer\n- type: token-load-scorer\n"
+        "- type: max-score-picker\nschedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: token-load-scorer\n  - pluginRef: max-score-picker\n");
+    EXPECT_TRUE(built.ok()) << built.status();
+    director_.reset();
+    plugins_ = std::move(built->plugins);
+    scheduler_ = std::move(built->scheduler);
+    director_ =
+        std::make_unique<requestcontrol::Director>(ds_, *scheduler_,
+                                                   /*disable_subset_filter=*/false, &rewrites_);
+    producer_ = plugins_->FindAs<scheduling::InflightLoadProducer>("inflight-load-producer");
+    EXPECT_NE(producer_, nullptr);
+  }
+
+  int64_t InflightRequests() const {
+    int64_t n = 0;
+    for (const auto& e : ds_.GetSnapshot()->endpoints) n += producer_->LoadOf(e->Key()).requests;
+    return n;
+  }
+
+  // Routes one chat request through `h` (request headers and one body chunk).
+  void Route(StreamHandler& h) {
+    Feed(h, RequestHeaders({}));
+    auto out = Feed(h, RequestBody(kChatBody, true));
+    ASSERT_FALSE(out.empty());
+    ASSERT_TRUE(out[0].has_request_headers());
+  }
+
+  scheduling::InflightLoadProducer* producer_ = nullptr;
+};
+
+TEST_F(InflightReleaseTest, TheEndOfTheStreamEndsARequestNothingOfWhoseResponseWasSeen) {
+  FillPool();
+  auto h = NewHandler();
+  Route(*h);
+  EXPECT_EQ(InflightRequests(), 1);
+  h.reset();  // the stream ends (Envoy's half-close at the end of the response)
+  EXPECT_EQ(InflightRequests(), 0);
+}
+
+TEST_F(InflightReleaseTest, AStreamedResponseEndsTheRequestAtItsEndOfStream) {
+  FillPool();
+  auto h = NewHandler();
+  Route(*h);
+  Feed(*h, ResponseHeaders());
+  Feed(*h, ResponseBody("data: {}\n\n", false));
+  EXPECT_EQ(InflightRequests(), 1);  // still streaming
+  Feed(*h, ResponseBody("data: [DONE]\n\n", true));
+  EXPECT_EQ(InflightRequests(), 0);
+  h.reset();  // and the end of the stream does not release it twice
+  EXPECT_EQ(InflightRequests(), 0);
+}
+
+TEST_F(InflightReleaseTest, ResponseTrailersEndTheRequest) {
+  FillPool();
+  auto h = NewHandler();
+  Route(*h);
+  EXPECT_EQ(InflightRequests(), 1);
+  Feed(*h, ResponseTrailers());  // lean configuration with an upstream that sends trailers
+  EXPECT_EQ(InflightRequests(), 0);
 }
 
 }  // namespace
